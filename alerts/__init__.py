@@ -1,0 +1,1 @@
+"""Hazard detection and the alert workflow: detectors, rules with their standards, the manager."""

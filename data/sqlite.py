@@ -1,0 +1,354 @@
+"""The embedded SQLite store: one file, WAL journal, readings keyed by (channel, time)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+
+from data.store import StoreError, UnknownChannelError
+from models.types import (
+    Alert,
+    AlertState,
+    Building,
+    Channel,
+    DeadLetter,
+    Reading,
+    Sensor,
+    SensorKind,
+    Severity,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS buildings (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL,
+    structure_type TEXT NOT NULL, noise_zone INTEGER NOT NULL,
+    bounds TEXT NOT NULL, model TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sensors (
+    id TEXT PRIMARY KEY,
+    building_id TEXT NOT NULL REFERENCES buildings(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL, device_id TEXT NOT NULL, floor INTEGER NOT NULL, zone TEXT NOT NULL,
+    x REAL NOT NULL, y REAL NOT NULL, z REAL NOT NULL,
+    nx REAL NOT NULL, ny REAL NOT NULL, nz REAL NOT NULL,
+    expected_interval_s REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sensors_building ON sensors(building_id);
+CREATE TABLE IF NOT EXISTS channels (
+    key INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sensor_id TEXT NOT NULL REFERENCES sensors(id) ON DELETE CASCADE,
+    metric TEXT NOT NULL, unit TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS readings (
+    channel_key INTEGER NOT NULL, time REAL NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (channel_key, time)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, building_id TEXT NOT NULL, sensor_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL, rule_id TEXT NOT NULL, state TEXT NOT NULL,
+    severity TEXT NOT NULL, opened_at REAL NOT NULL, updated_at REAL NOT NULL,
+    value REAL NOT NULL, worst_value REAL NOT NULL, limit_value REAL NOT NULL,
+    standard TEXT NOT NULL, message TEXT NOT NULL, resolved_at REAL, last_seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_opened ON alerts(opened_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, reason TEXT NOT NULL, topic TEXT NOT NULL,
+    device_id TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL
+);
+"""
+
+_ALERT_COLUMNS = (
+    "id, building_id, sensor_id, channel_id, rule_id, state, severity, opened_at, updated_at, "
+    "value, worst_value, limit_value, standard, message, resolved_at, last_seen_at"
+)
+
+
+class SqliteStore:
+    """`Store` on one SQLite file, opened with ``async with SqliteStore(path) as store``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._channel_keys: dict[str, int] = {}
+
+    async def __aenter__(self) -> Self:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await aiosqlite.connect(self.path)
+        except Exception as exc:  # sqlite3 raises several types for a bad path
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL keeps WAL commits durable against process crashes (not power loss) at far
+        # lower cost than FULL, which is the trade an embedded default should make.
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._db.executescript(_SCHEMA)
+        async with self._db.execute("SELECT version FROM schema_version") as cur:
+            row = await cur.fetchone()
+        if row is None:
+            await self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        elif row[0] != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema {row[0]}, this code needs {SCHEMA_VERSION}")
+        await self._db.commit()
+        await self._load_channel_keys()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open: use it with `async with`")
+        return self._db
+
+    async def _load_channel_keys(self) -> None:
+        async with self.db.execute("SELECT id, key FROM channels") as cur:
+            self._channel_keys = {row[0]: row[1] async for row in cur}
+
+    # -- registry ---------------------------------------------------------------------------
+
+    async def put_building(self, building: Building) -> None:
+        db = self.db
+        (lo, hi) = building.bounds
+        await db.execute(
+            "INSERT INTO buildings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "name=excluded.name, address=excluded.address, structure_type=excluded.structure_type,"
+            " noise_zone=excluded.noise_zone, bounds=excluded.bounds, model=excluded.model",
+            (
+                building.id,
+                building.name,
+                building.address,
+                building.structure_type,
+                building.noise_zone,
+                json.dumps([list(lo), list(hi)]),
+                building.model,
+            ),
+        )
+        for s in building.sensors:
+            await db.execute(
+                "INSERT INTO sensors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET building_id=excluded.building_id, "
+                "kind=excluded.kind, device_id=excluded.device_id, floor=excluded.floor, "
+                "zone=excluded.zone, x=excluded.x, y=excluded.y, z=excluded.z, nx=excluded.nx, "
+                "ny=excluded.ny, nz=excluded.nz, expected_interval_s=excluded.expected_interval_s",
+                (
+                    s.id,
+                    building.id,
+                    s.kind.value,
+                    s.device_id,
+                    s.floor,
+                    s.zone,
+                    *s.position,
+                    *s.normal,
+                    s.expected_interval_s,
+                ),
+            )
+            for ch in s.channels:
+                # Keep the channel's key stable so its readings stay attached.
+                await db.execute(
+                    "INSERT INTO channels (id, sensor_id, metric, unit) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET unit=excluded.unit",
+                    (ch.id, s.id, ch.metric, ch.unit),
+                )
+        await db.commit()
+        await self._load_channel_keys()
+
+    async def buildings(self) -> list[Building]:
+        async with self.db.execute("SELECT id FROM buildings ORDER BY id") as cur:
+            ids = [row[0] async for row in cur]
+        found = [await self.building(i) for i in ids]
+        return [b for b in found if b is not None]
+
+    async def building(self, building_id: str) -> Building | None:
+        async with self.db.execute(
+            "SELECT id, name, address, structure_type, noise_zone, bounds, model "
+            "FROM buildings WHERE id = ?",
+            (building_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        channels: dict[str, list[Channel]] = {}
+        async with self.db.execute(
+            "SELECT c.sensor_id, c.metric, c.unit FROM channels c "
+            "JOIN sensors s ON s.id = c.sensor_id WHERE s.building_id = ? ORDER BY c.key",
+            (building_id,),
+        ) as cur:
+            async for sensor_id, metric, unit in cur:
+                channels.setdefault(sensor_id, []).append(Channel(sensor_id, metric, unit))
+        sensors = []
+        async with self.db.execute(
+            "SELECT id, kind, device_id, floor, zone, x, y, z, nx, ny, nz, expected_interval_s "
+            "FROM sensors WHERE building_id = ? ORDER BY rowid",
+            (building_id,),
+        ) as cur:
+            async for r in cur:
+                sensors.append(
+                    Sensor(
+                        id=r[0],
+                        kind=SensorKind(r[1]),
+                        device_id=r[2],
+                        floor=r[3],
+                        zone=r[4],
+                        position=(r[5], r[6], r[7]),
+                        normal=(r[8], r[9], r[10]),
+                        channels=tuple(channels.get(r[0], ())),
+                        expected_interval_s=r[11],
+                    )
+                )
+        lo, hi = json.loads(row[5])
+        return Building(
+            id=row[0],
+            name=row[1],
+            address=row[2],
+            structure_type=row[3],
+            noise_zone=row[4],
+            bounds=((lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])),
+            model=row[6],
+            sensors=tuple(sensors),
+        )
+
+    # -- readings ---------------------------------------------------------------------------
+
+    def _key(self, channel_id: str) -> int:
+        try:
+            return self._channel_keys[channel_id]
+        except KeyError:
+            raise UnknownChannelError(f"channel {channel_id!r} is not registered") from None
+
+    async def write_readings(self, readings: Sequence[Reading]) -> int:
+        rows = [(self._key(r.channel_id), r.time, r.value) for r in readings]
+        db = self.db
+        before = db.total_changes
+        await db.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?)", rows)
+        await db.commit()
+        return db.total_changes - before
+
+    async def readings(
+        self, channel_id: str, start: float, end: float, *, limit: int = 10_000
+    ) -> list[Reading]:
+        key = self._key(channel_id)
+        async with self.db.execute(
+            "SELECT time, value FROM readings WHERE channel_key = ? AND time >= ? AND time < ? "
+            "ORDER BY time LIMIT ?",
+            (key, start, end, limit),
+        ) as cur:
+            return [Reading(channel_id, t, v) async for t, v in cur]
+
+    async def latest(self, building_id: str) -> dict[str, Reading]:
+        # One indexed lookup per channel: the primary key makes each a b-tree seek.
+        out: dict[str, Reading] = {}
+        async with self.db.execute(
+            "SELECT c.id, (SELECT time FROM readings r WHERE r.channel_key = c.key "
+            "ORDER BY time DESC LIMIT 1) AS t, (SELECT value FROM readings r "
+            "WHERE r.channel_key = c.key ORDER BY time DESC LIMIT 1) "
+            "FROM channels c JOIN sensors s ON s.id = c.sensor_id WHERE s.building_id = ?",
+            (building_id,),
+        ) as cur:
+            async for cid, t, v in cur:
+                if t is not None:
+                    out[cid] = Reading(cid, t, v)
+        return out
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    async def save_alert(self, alert: Alert) -> None:
+        await self.db.execute(
+            f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert.id,
+                alert.building_id,
+                alert.sensor_id,
+                alert.channel_id,
+                alert.rule_id,
+                alert.state.value,
+                alert.severity.value,
+                alert.opened_at,
+                alert.updated_at,
+                alert.value,
+                alert.worst_value,
+                alert.limit,
+                alert.standard,
+                alert.message,
+                alert.resolved_at,
+                alert.last_seen_at,
+            ),
+        )
+        await self.db.commit()
+
+    async def alerts(
+        self,
+        *,
+        building_id: str | None = None,
+        state: AlertState | None = None,
+        limit: int = 500,
+    ) -> list[Alert]:
+        where, args = [], []
+        if building_id is not None:
+            where.append("building_id = ?")
+            args.append(building_id)
+        if state is not None:
+            where.append("state = ?")
+            args.append(state.value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        async with self.db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts {clause} ORDER BY opened_at DESC LIMIT ?",
+            (*args, limit),
+        ) as cur:
+            return [_alert_from_row(r) async for r in cur]
+
+    # -- dead letters -----------------------------------------------------------------------
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        await self.db.executemany(
+            "INSERT INTO dead_letters (time, reason, topic, device_id, detail, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(d.time, d.reason, d.topic, d.device_id, d.detail, d.payload) for d in letters],
+        )
+        await self.db.commit()
+
+    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+        async with self.db.execute(
+            "SELECT time, reason, topic, device_id, detail, payload FROM dead_letters "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [DeadLetter(*r) async for r in cur]
+
+
+def _alert_from_row(r: Any) -> Alert:
+    return Alert(
+        id=r[0],
+        building_id=r[1],
+        sensor_id=r[2],
+        channel_id=r[3],
+        rule_id=r[4],
+        state=AlertState(r[5]),
+        severity=Severity(r[6]),
+        opened_at=r[7],
+        updated_at=r[8],
+        value=r[9],
+        worst_value=r[10],
+        limit=r[11],
+        standard=r[12],
+        message=r[13],
+        resolved_at=r[14],
+        last_seen_at=r[15],
+    )

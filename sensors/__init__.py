@@ -1,0 +1,1 @@
+"""The device side: wire formats, validation, the MQTT ingest consumer and the simulator."""

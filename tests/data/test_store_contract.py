@@ -1,0 +1,157 @@
+"""The Store contract, run against every backend (SQLite for now) on a real database file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from data import Store, StoreError, UnknownChannelError, open_store
+from models.types import (
+    Alert,
+    AlertState,
+    Building,
+    Channel,
+    DeadLetter,
+    Reading,
+    Sensor,
+    SensorKind,
+    Severity,
+)
+
+
+def building(name: str = "Test Hall") -> Building:
+    tilt = Sensor(
+        id="tilt-a",
+        kind=SensorKind.TILT,
+        device_id="dev-1",
+        floor=1,
+        zone="corner-ne",
+        position=(1.0, 2.0, 3.0),
+        normal=(0.0, -1.0, 0.0),
+        channels=(Channel("tilt-a", "x", "mrad"), Channel("tilt-a", "y", "mrad")),
+    )
+    th = Sensor(
+        id="th-a",
+        kind=SensorKind.CLIMATE,
+        device_id="dev-2",
+        floor=2,
+        zone="interior",
+        position=(4.0, 5.0, 6.0),
+        normal=(0.0, 0.0, 1.0),
+        channels=(Channel("th-a", "t", "Cel"),),
+        expected_interval_s=300.0,
+    )
+    return Building(
+        id="hall",
+        name=name,
+        address="1 Test Road",
+        structure_type="brick",
+        noise_zone=2,
+        bounds=((0.0, 0.0, 0.0), (10.0, 20.0, 30.0)),
+        model="procedural:test",
+        sensors=(tilt, th),
+    )
+
+
+@pytest.fixture(params=["sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as s:
+        await s.put_building(building())
+        yield s
+
+
+async def test_building_round_trip(store: Store) -> None:
+    assert await store.building("hall") == building()
+    assert [b.id for b in await store.buildings()] == ["hall"]
+    assert await store.building("missing") is None
+
+
+async def test_put_building_again_updates_without_losing_readings(store: Store) -> None:
+    await store.write_readings([Reading("tilt-a/x", 100.0, 0.5)])
+    await store.put_building(building(name="Renamed Hall"))
+    assert (await store.building("hall")).name == "Renamed Hall"  # type: ignore[union-attr]
+    assert await store.readings("tilt-a/x", 0, 200) == [Reading("tilt-a/x", 100.0, 0.5)]
+
+
+async def test_repeated_reading_is_a_no_op(store: Store) -> None:
+    batch = [Reading("tilt-a/x", 100.0, 0.5), Reading("tilt-a/x", 160.0, 0.6)]
+    assert await store.write_readings(batch) == 2
+    assert await store.write_readings(batch) == 0
+    assert await store.write_readings([Reading("tilt-a/x", 100.0, 9.9)]) == 0
+    assert [r.value for r in await store.readings("tilt-a/x", 0, 1000)] == [0.5, 0.6]
+
+
+async def test_range_is_half_open_and_ordered(store: Store) -> None:
+    await store.write_readings([Reading("th-a/t", t, t / 10) for t in (30.0, 10.0, 20.0)])
+    got = await store.readings("th-a/t", 10.0, 30.0)
+    assert [r.time for r in got] == [10.0, 20.0]
+    assert len(await store.readings("th-a/t", 0, 100, limit=1)) == 1
+
+
+async def test_unknown_channel(store: Store) -> None:
+    with pytest.raises(UnknownChannelError):
+        await store.write_readings([Reading("nope/x", 1.0, 1.0)])
+    with pytest.raises(UnknownChannelError):
+        await store.readings("nope/x", 0, 1)
+
+
+async def test_latest_per_channel(store: Store) -> None:
+    await store.write_readings(
+        [Reading("tilt-a/x", 1.0, 0.1), Reading("tilt-a/x", 2.0, 0.2), Reading("th-a/t", 1.5, 20)]
+    )
+    latest = await store.latest("hall")
+    assert latest == {
+        "tilt-a/x": Reading("tilt-a/x", 2.0, 0.2),
+        "th-a/t": Reading("th-a/t", 1.5, 20),
+    }
+
+
+async def test_alerts_saved_updated_and_filtered(store: Store) -> None:
+    alert = Alert(
+        id="a1",
+        building_id="hall",
+        sensor_id="tilt-a",
+        channel_id="tilt-a/x",
+        rule_id="tilt-limit",
+        state=AlertState.OPEN,
+        severity=Severity.WARNING,
+        opened_at=10.0,
+        updated_at=10.0,
+        value=2.5,
+        worst_value=2.5,
+        limit=3.0,
+        standard="GB 50007-2011",
+        message="tilt",
+        last_seen_at=10.0,
+    )
+    await store.save_alert(alert)
+    alert.state, alert.resolved_at = AlertState.RESOLVED, 50.0
+    await store.save_alert(alert)
+    assert await store.alerts() == [alert]
+    assert await store.alerts(state=AlertState.OPEN) == []
+    assert await store.alerts(building_id="other") == []
+
+
+async def test_dead_letters_newest_first(store: Store) -> None:
+    letters = [
+        DeadLetter(1.0, "not_json", "twin/v1/devices/d/readings", "d", "bad", b"{"),
+        DeadLetter(2.0, "unknown_channel", "twin/v1/devices/d/readings", "d", "x", b"[]"),
+    ]
+    await store.write_dead_letters(letters)
+    assert await store.dead_letters() == letters[::-1]
+
+
+async def test_data_survives_reopening(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'twin.db'}"
+    async with open_store(url) as s:
+        await s.put_building(building())
+        await s.write_readings([Reading("th-a/t", 5.0, 21.0)])
+    async with open_store(url) as s:
+        assert await s.readings("th-a/t", 0, 10) == [Reading("th-a/t", 5.0, 21.0)]
+
+
+def test_unsupported_url_says_what_to_use() -> None:
+    with pytest.raises(StoreError, match="sqlite:///"):
+        open_store("mysql://x")

@@ -1,0 +1,118 @@
+"""Buildings, their latest state and their snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from models.types import AlertState, Building, Reading
+from twin.context import TwinContext
+from twin.deps import BuildingDep, Context
+from twin.schemas import BuildingPublic, ChannelState, ChannelStatus, iso
+
+router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"])
+
+STALE_AFTER_INTERVALS = 3.0
+
+
+@router.get("")
+async def list_buildings(context: Context) -> list[BuildingPublic]:
+    return [BuildingPublic.of(b) for b in await context.store.buildings()]
+
+
+@router.get("/{building_id}")
+async def get_building(building: BuildingDep) -> BuildingPublic:
+    return BuildingPublic.of(building)
+
+
+@router.get("/{building_id}/state")
+async def building_state(building: BuildingDep, context: Context) -> list[ChannelState]:
+    """Latest value, time and status of every channel of the building."""
+    latest = await context.store.latest(building.id)
+    open_alerts = await context.store.alerts(building_id=building.id, state=AlertState.OPEN)
+    severity = {a.sensor_id: a.severity.value for a in reversed(open_alerts)}
+    now = context.clock()
+    out = []
+    for sensor in building.sensors:
+        for ch in sensor.channels:
+            reading = latest.get(ch.id)
+            status: ChannelStatus
+            if reading is None:
+                status = "no_data"
+            elif now - reading.time > STALE_AFTER_INTERVALS * sensor.expected_interval_s:
+                status = "stale"
+            elif sensor.id in severity and severity[sensor.id] in ("warning", "alarm"):
+                status = "alarm" if severity[sensor.id] == "alarm" else "warning"
+            else:
+                status = "ok"
+            out.append(
+                ChannelState(
+                    channel_id=ch.id,
+                    sensor_id=sensor.id,
+                    metric=ch.metric,
+                    unit=ch.unit,
+                    time=iso(reading.time) if reading else None,
+                    value=reading.value if reading else None,
+                    status=status,
+                )
+            )
+    return out
+
+
+@router.get(
+    "/{building_id}/snapshot.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "PNG image"}},
+)
+async def snapshot(
+    building: BuildingDep,
+    context: Context,
+    metric: Annotated[
+        str, Query(description="channel metric to colour by, e.g. t, rh, laeq")
+    ] = "t",
+    highlight: Annotated[str | None, Query(description="sensor id to mark")] = None,
+) -> Response:
+    """An offscreen render of the building coloured by a metric, with the sensors marked."""
+    from viewer.scales import SCALES
+
+    if metric not in SCALES:
+        raise HTTPException(422, f"unknown metric {metric!r}; known: {', '.join(sorted(SCALES))}")
+    if highlight is not None and highlight not in {s.id for s in building.sensors}:
+        raise HTTPException(404, f"building {building.id} has no sensor {highlight!r}")
+    values = _fresh_values(building, await context.store.latest(building.id), metric, context)
+    png = await asyncio.to_thread(_render, context, building, values, metric, highlight)
+    return Response(png, media_type="image/png")
+
+
+def _fresh_values(
+    building: Building, latest: dict[str, Reading], metric: str, context: TwinContext
+) -> dict[str, float]:
+    """Each sensor's latest value of ``metric``; stale sensors have none (shown grey)."""
+    now = context.clock()
+    values = {}
+    for sensor in building.sensors:
+        for ch in sensor.channels:
+            reading = latest.get(ch.id)
+            if ch.metric != metric or reading is None:
+                continue
+            if now - reading.time <= STALE_AFTER_INTERVALS * sensor.expected_interval_s:
+                values[sensor.id] = reading.value
+    return values
+
+
+def _render(
+    context: TwinContext,
+    building: Building,
+    values: dict[str, float],
+    metric: str,
+    highlight: str | None,
+) -> bytes:
+    from viewer.snapshot import render_snapshot
+
+    with context.render_lock:
+        mesh = context.mesh(building.model)
+        return render_snapshot(
+            mesh, building.sensors, values, metric, highlight=highlight, title=building.name
+        )
