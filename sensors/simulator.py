@@ -152,7 +152,7 @@ class SensorModel:
             return min(97.0, 72.0 - 14.0 * daily + self._noise(key, t, 3.0))
         if metric in ("laeq", "lmax"):
             busy = 6.0 <= hour < 22.0
-            laeq = (60.0 if busy else 47.0) - 0.4 * sensor.floor + self._noise(key, t, 2.5)
+            laeq = (55.0 if busy else 43.0) - 0.3 * sensor.floor + self._noise(key, t, 2.5)
             return laeq + (12.0 + self._noise(key + "max", t, 3.0) if metric == "lmax" else 0.0)
         if metric == "ppv":
             traffic = 0.25 if 6.0 <= hour < 22.0 else 0.08

@@ -6,7 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,12 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
 
 
 @pytest.fixture(scope="session")
+def port_factory() -> Callable[[], int]:
+    """Hands out free loopback ports."""
+    return free_port
+
+
+@pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttEndpoint]:
     """A Mosquitto broker of this test session, stopped (by PID) at the end."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -44,7 +50,8 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttEndpoint
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         "log_dest stderr\nlog_type error\nlog_type warning\n"
     )
-    proc = subprocess.Popen([binary, "-c", str(conf)], stderr=(workdir / "log").open("wb"))
+    with (workdir / "log").open("wb") as log:
+        proc = subprocess.Popen([binary, "-c", str(conf)], stderr=log)
     try:
         wait_for_port(port)
         yield MqttEndpoint("127.0.0.1", port)

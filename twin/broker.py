@@ -7,6 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from amqtt.broker import Broker
+from amqtt.errors import BrokerError
+
+
+class BrokerPortError(RuntimeError):
+    """The embedded broker could not listen where asked."""
 
 
 @asynccontextmanager
@@ -22,7 +27,14 @@ async def embedded_broker(host: str, port: int) -> AsyncIterator[Broker]:
             },
         }
     )
-    await broker.start()
+    try:
+        await broker.start()
+    except BrokerError as exc:
+        raise BrokerPortError(
+            f"the embedded MQTT broker cannot listen on {host}:{port} ({exc.__cause__}). "
+            f"Another broker may run there: pass --mqtt-port with a free port, or "
+            f"--mqtt-url mqtt://{host}:{port} to use that broker."
+        ) from exc
     try:
         yield broker
     finally:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from twin.settings import StartupError, TwinOptions
+
 app = typer.Typer(
     help="A live digital twin for heritage buildings.",
     no_args_is_help=True,
@@ -45,13 +47,22 @@ def demo(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
 ) -> None:
     """Everything in one process: broker, SQLite, simulator, ingest, detection, alerts, API."""
-    from twin.runtime import TwinOptions, run_twin
-
     _logging(verbose)
     options = TwinOptions(
         host=host, port=port, db=db, mqtt_url=mqtt_url, mqtt_port=mqtt_port, speed=speed
     )
-    asyncio.run(run_twin(options))
+    _run(options)
+
+
+def _run(options: TwinOptions) -> None:
+    from twin.broker import BrokerPortError
+    from twin.runtime import run_twin
+
+    try:
+        asyncio.run(run_twin(options))
+    except (BrokerPortError, StartupError) as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -63,12 +74,8 @@ def serve(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Ingest, detection, alerts and the API against a running broker, on the wall clock."""
-    from twin.runtime import TwinOptions, run_twin
-
     _logging(verbose)
-    asyncio.run(
-        run_twin(TwinOptions(host=host, port=port, db=db, mqtt_url=mqtt_url, simulate=False))
-    )
+    _run(TwinOptions(host=host, port=port, db=db, mqtt_url=mqtt_url, simulate=False))
 
 
 @app.command()

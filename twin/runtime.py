@@ -9,8 +9,6 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from pathlib import Path
 
 import uvicorn
 
@@ -24,24 +22,9 @@ from sensors.simulator import SCENARIOS, SimClock, Simulator, default_start
 from twin.app import create_app
 from twin.context import TwinContext
 from twin.pipeline import Pipeline
+from twin.settings import StartupError, TwinOptions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TwinOptions:
-    """How to run: where to listen, which broker and database, and the simulated clock."""
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    db: Path = Path("var/twin.db")
-    mqtt_url: str | None = None  # None: start the embedded broker on mqtt_host:mqtt_port
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 1883
-    simulate: bool = True
-    speed: float = 60.0
-    start: float | None = None  # simulated start time; None: default_start(now)
-    scenarios: tuple[str, ...] = tuple(SCENARIOS)
 
 
 class _Server(uvicorn.Server):
@@ -50,6 +33,13 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+async def _serve_api(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when it cannot bind; the caller reports it
+        return
 
 
 async def run_twin(options: TwinOptions, *, announce: Callable[[str], None] = print) -> None:
@@ -121,19 +111,28 @@ async def _serve(
             create_app(context), host=options.host, port=options.port, log_level="warning"
         )
     )
-    async with asyncio.TaskGroup() as tasks:
-        ingest_task = tasks.create_task(ingest.run())
-        await asyncio.wait_for(ingest.connected.wait(), timeout=30)
-        sim_task = None
+    ingest_task = asyncio.create_task(ingest.run(), name="ingest")
+    tasks = [ingest_task]
+    try:
+        try:
+            await asyncio.wait_for(ingest.connected.wait(), timeout=30)
+        except TimeoutError:
+            raise StartupError(
+                f"cannot reach the MQTT broker at {endpoint.url} within 30 s: is it running?"
+            ) from None
         if options.simulate:
             scenarios = [SCENARIOS[name](building, clock.start) for name in options.scenarios]
             simulator = Simulator(building, endpoint, clock, scenarios=scenarios)
-            sim_task = tasks.create_task(simulator.run())
-        server_task = tasks.create_task(server.serve())
+            tasks.append(asyncio.create_task(simulator.run(), name="simulator"))
+        server_task = asyncio.create_task(_serve_api(server), name="api")
+        tasks.append(server_task)
         while not server.started and not server_task.done():  # noqa: ASYNC110 - a flag only
             await asyncio.sleep(0.05)
         if server_task.done():
-            raise SystemExit(f"the API could not listen on {options.host}:{options.port}")
+            raise StartupError(
+                f"the API cannot listen on {options.host}:{options.port} (in use?): "
+                "pass --port with a free port"
+            )
         api = f"http://{options.host}:{options.port}"
         announce(f"API        {api}/api/v1/buildings   (docs: {api}/docs)")
         announce(f"Snapshot   {api}/api/v1/buildings/{building.id}/snapshot.png?metric=laeq")
@@ -144,10 +143,17 @@ async def _serve(
                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(clock.start))}"
             )
         announce("Press Ctrl-C to stop.")
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        for task in done - {stopping}:
+            # A part ended on its own: report why instead of running half a twin.
+            if not task.cancelled() and task.exception() is not None:
+                raise StartupError(f"{task.get_name()} stopped: {task.exception()!r}")
         announce("Stopping...")
         server.should_exit = True
         await server_task
-        if sim_task is not None:
-            sim_task.cancel()
-        ingest_task.cancel()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

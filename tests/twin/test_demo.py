@@ -1,0 +1,153 @@
+"""`twin demo` as a user runs it: starts, serves, takes a mosquitto_pub reading, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+STARTUP_TIMEOUT_S = 90.0
+
+
+class Demo:
+    def __init__(self, proc: subprocess.Popen[str], api: str, mqtt_port: int) -> None:
+        self.proc, self.api, self.mqtt_port = proc, api, mqtt_port
+        self.http = httpx.Client(base_url=api, timeout=30)
+
+    def poll(self, path: str, predicate: Callable[[Any], bool], timeout_s: float) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            body = self.http.get(path).json()
+            if predicate(body):
+                return body
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} never satisfied the check; last: {str(body)[:500]}")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def demo(
+    tmp_path_factory: pytest.TempPathFactory, port_factory: Callable[[], int]
+) -> Iterator[Demo]:
+    port, mqtt_port = port_factory(), port_factory()
+    db = tmp_path_factory.mktemp("demo") / "twin.db"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twin",
+            "demo",
+            "--port",
+            str(port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--db",
+            str(db),
+            "--speed",
+            "600",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Press Ctrl-C" in line or not line:
+            break
+    if "Press Ctrl-C" not in "".join(lines):
+        proc.kill()
+        pytest.fail("twin demo did not start:\n" + "".join(lines) + proc.stdout.read())
+    output = "".join(lines)
+    assert f"http://127.0.0.1:{port}" in output and f"mqtt://127.0.0.1:{mqtt_port}" in output
+    running = Demo(proc, f"http://127.0.0.1:{port}", mqtt_port)
+    try:
+        yield running
+    finally:
+        running.http.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def test_serves_the_nanjing_building_with_its_sensors(demo: Demo) -> None:
+    (building,) = demo.http.get("/api/v1/buildings").json()
+    assert building["id"] == "nanjing-building"
+    assert len(building["sensors"]) >= 40
+    assert {s["kind"] for s in building["sensors"]} == {"vibration", "tilt", "climate", "noise"}
+    assert demo.http.get("/healthz").json()["status"] == "ok"
+
+
+def test_readings_keep_arriving_and_an_alert_opens(demo: Demo) -> None:
+    def fresh(state: list[dict[str, Any]]) -> bool:
+        return sum(s["status"] != "no_data" for s in state) > 80
+
+    demo.poll("/api/v1/buildings/nanjing-building/state", fresh, timeout_s=30)
+    alerts = demo.poll("/api/v1/alerts", lambda body: len(body) > 0, timeout_s=60)
+    assert alerts[0]["message"] and alerts[0]["standard"]
+
+
+def test_a_mosquitto_pub_reading_shows_up_within_two_seconds(demo: Demo) -> None:
+    record = [{"n": "th-3f-in/rh", "u": "%RH", "v": 42.4242}]
+    building = demo.http.get("/api/v1/buildings/nanjing-building").json()
+    sensor = next(s for s in building["sensors"] if s["id"] == "th-3f-in")
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(demo.mqtt_port),
+            "-q",
+            "1",
+            "-t",
+            f"twin/v1/devices/{sensor['device_id']}/readings",
+            "-m",
+            json.dumps(record),
+        ],
+        check=True,
+        timeout=10,
+    )
+    sent = time.monotonic()
+    demo.poll(
+        f"/api/v1/channels/th-3f-in/rh/readings?start={time.time() - 3 * 86400:.0f}&limit=100000",
+        lambda body: any(r["value"] == 42.4242 for r in body),
+        timeout_s=2.0,
+    )
+    assert time.monotonic() - sent < 2.0
+
+
+def test_snapshot_shows_the_building_coloured(demo: Demo) -> None:
+    response = demo.http.get("/api/v1/buildings/nanjing-building/snapshot.png?metric=t")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(int)
+    assert image.shape == (720, 1280, 3)
+    # Coloured pixels: channels far apart (grey, white and black have equal channels).
+    saturated = (image.max(axis=2) - image.min(axis=2)) > 60
+    assert saturated.mean() > 0.02, f"only {saturated.mean():.1%} of the image is coloured"
+    bad = demo.http.get("/api/v1/buildings/nanjing-building/snapshot.png?metric=co2")
+    assert bad.status_code == 422 and "known" in bad.json()["detail"]
+
+
+def test_ctrl_c_stops_cleanly(demo: Demo, tmp_path: Path) -> None:
+    demo.proc.send_signal(signal.SIGINT)
+    assert demo.proc.wait(timeout=30) == 0
+    rest = demo.proc.stdout.read() if demo.proc.stdout else ""
+    assert "Stopping" in rest and "Traceback" not in rest

@@ -1,0 +1,225 @@
+"""End to end on real parts: Mosquitto -> ingest -> SQLite -> detection -> alerts -> API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import trimesh
+
+from alerts.manager import AlertManager
+from alerts.rules import load_rules
+from data import Store, open_store
+from models.types import AlertState, Building, Channel, Sensor, SensorKind
+from sensors.ingest import Ingest, MqttEndpoint
+from twin.app import create_app
+from twin.context import TwinContext
+from twin.pipeline import Pipeline
+
+NOW = 1_800_000_000.0  # a fixed clock: 2027-01-15 08:00 UTC, 16:00 in Shanghai (daytime)
+
+
+def make_building(device: str) -> Building:
+    def sensor(
+        sid: str,
+        kind: SensorKind,
+        zone: str,
+        pos: tuple[float, float, float],
+        metrics: list[tuple[str, str]],
+    ) -> Sensor:
+        return Sensor(
+            id=sid,
+            kind=kind,
+            device_id=device,
+            floor=1,
+            zone=zone,
+            position=pos,
+            normal=(0.0, -1.0, 0.0),
+            channels=tuple(Channel(sid, m, u) for m, u in metrics),
+        )
+
+    return Building(
+        id=f"hall-{device}",
+        name="Test Hall",
+        address="1 Test Road",
+        structure_type="brick",
+        noise_zone=4,
+        bounds=((0.0, 0.0, 0.0), (20.0, 10.0, 30.0)),
+        model="test:box",
+        sensors=(
+            sensor(
+                f"{device}-tilt",
+                SensorKind.TILT,
+                "corner-ne",
+                (20.0, 0.0, 2.0),
+                [("x", "mrad"), ("y", "mrad")],
+            ),
+            sensor(
+                f"{device}-th",
+                SensorKind.CLIMATE,
+                "north-facade",
+                (10.0, 0.0, 15.0),
+                [("t", "Cel"), ("rh", "%RH")],
+            ),
+        ),
+    )
+
+
+@dataclass
+class Twin:
+    store: Store
+    endpoint: MqttEndpoint
+    device: str
+    building: Building
+    ingest: Ingest
+    api: httpx.AsyncClient
+
+    async def publish(self, payload: bytes | str, device: str | None = None) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "mosquitto_pub", "-h", self.endpoint.host, "-p", str(self.endpoint.port), "-q", "1",
+            "-t", f"twin/v1/devices/{device or self.device}/readings", "-m", payload,
+        )  # fmt: skip
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+    async def wait_for(self, path: str, predicate, timeout_s: float = 5.0):  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(timeout_s):
+            while True:
+                body = (await self.api.get(path)).json()
+                if predicate(body):
+                    return body
+                await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def twin(mosquitto: MqttEndpoint, tmp_path: Path) -> AsyncIterator[Twin]:
+    device = f"dev-{uuid.uuid4().hex[:8]}"
+    building = make_building(device)
+    async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as store:
+        alerts = AlertManager(save=store.save_alert, hold_off_s=600)
+        pipeline = Pipeline(store, load_rules(), alerts)
+        await pipeline.add_building(building)
+        ingest = Ingest(
+            mosquitto,
+            registry=pipeline.registry,
+            on_readings=pipeline.on_readings,
+            on_rejected=pipeline.on_rejected,
+            clock=lambda: NOW,
+            client_id=f"ingest-{device}",
+        )
+        context = TwinContext(
+            store=store,
+            pipeline=pipeline,
+            clock=lambda: NOW,
+            broker_connected=ingest.connected.is_set,
+            mqtt_url=mosquitto.url,
+            meshes={"test:box": trimesh.creation.box(bounds=[[0, 0, 0], [20, 10, 30]])},
+        )
+        task = asyncio.create_task(ingest.run())
+        await asyncio.wait_for(ingest.connected.wait(), 10)
+        transport = httpx.ASGITransport(app=create_app(context))
+        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as api:
+            yield Twin(store, mosquitto, device, building, ingest, api)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_published_reading_is_stored_and_visible(twin: Twin) -> None:
+    d = twin.device
+    await twin.publish(
+        json.dumps(
+            [
+                {"bn": f"{d}-th/", "bt": NOW - 60, "n": "t", "u": "Cel", "v": 21.5},
+                {"n": "rh", "u": "%RH", "v": 64},
+            ]
+        )
+    )
+    readings = await twin.wait_for(
+        f"/api/v1/channels/{d}-th/t/readings?start={NOW - 120:.0f}&end=2027-01-15T08:00:01Z",
+        lambda body: len(body) == 1,
+    )
+    assert readings == [{"time": "2027-01-15T07:59:00Z", "value": 21.5}]
+    state = {
+        s["channel_id"]: s
+        for s in (await twin.api.get(f"/api/v1/buildings/{twin.building.id}/state")).json()
+    }
+    assert state[f"{d}-th/rh"]["value"] == 64 and state[f"{d}-th/rh"]["status"] == "ok"
+    assert state[f"{d}-tilt/x"]["status"] == "no_data"
+
+
+async def test_bad_message_beside_good_one_costs_nothing(twin: Twin) -> None:
+    d = twin.device
+    await twin.publish(b"{this is not json")
+    await twin.publish(
+        json.dumps(
+            [
+                {"n": f"{d}-th/t", "u": "Cel", "v": 20.0},
+                {"n": f"{d}-th/t", "u": "Cel", "v": float("nan")},
+                {"n": f"{d}-th/rh", "u": "Cel", "v": 50},
+                {"n": "ghost/t", "u": "Cel", "v": 1},
+                {"n": f"{d}-th/rh", "u": "%RH", "v": 55, "t": -30},
+            ],
+            allow_nan=True,
+        )
+    )
+    await twin.publish(json.dumps([{"n": f"{d}-th/t", "u": "Cel", "v": 5}]), device="intruder")
+    letters = await twin.wait_for("/api/v1/dead-letters", lambda body: len(body) >= 5)
+    reasons = sorted(
+        letter["reason"]
+        for letter in letters
+        if d in letter["payload"] or letter["device_id"] in (d, "intruder")
+    )
+    assert reasons == ["not_finite", "not_json", "unit_mismatch", "unknown_channel", "wrong_device"]
+    assert await twin.store.readings(f"{d}-th/t", NOW - 1, NOW + 1) != []
+    rh = await twin.store.readings(f"{d}-th/rh", NOW - 60, NOW)
+    assert [r.value for r in rh] == [55.0]
+    health = (await twin.api.get("/healthz")).json()
+    assert health["status"] == "ok" and health["broker"] == "connected"
+
+
+async def test_hazardous_reading_opens_an_alert(twin: Twin) -> None:
+    d = twin.device
+    await twin.publish(
+        json.dumps(
+            [
+                {"n": f"{d}-tilt/x", "u": "mrad", "v": 3.4, "t": -120},
+                {"n": f"{d}-tilt/y", "u": "mrad", "v": 0.1, "t": -120},
+            ]
+        )
+    )
+    alerts = await twin.wait_for(
+        f"/api/v1/alerts?building_id={twin.building.id}", lambda body: len(body) == 1
+    )
+    (alert,) = alerts
+    assert alert["state"] == "open" and alert["severity"] == "alarm"
+    assert alert["rule_id"] == "tilt-limit" and alert["sensor_id"] == f"{d}-tilt"
+    assert alert["limit"] == 3.0 and "GB 50007" in alert["message"]
+    state = (await twin.api.get(f"/api/v1/buildings/{twin.building.id}/state")).json()
+    assert {
+        s["status"] for s in state if s["sensor_id"] == f"{d}-tilt" and s["value"] is not None
+    } == {"alarm"}
+    # Clear for longer than the hold-off: the alert resolves.
+    await twin.publish(
+        json.dumps([{"n": f"{d}-tilt/x", "u": "mrad", "v": 0.2, "t": t} for t in (-60, 0)])
+    )
+    await asyncio.sleep(0)
+    assert (await twin.store.alerts(state=AlertState.OPEN)) != []  # 120 s < 600 s hold-off
+
+
+async def test_api_errors_say_what_to_do(twin: Twin) -> None:
+    assert (await twin.api.get("/api/v1/buildings/nope")).status_code == 404
+    missing = await twin.api.get("/api/v1/channels/nope/x/readings")
+    assert missing.status_code == 404 and "sensor/metric" in missing.json()["detail"]
+    bad_time = await twin.api.get(f"/api/v1/channels/{twin.device}-th/t/readings?start=yesterday")
+    assert bad_time.status_code == 422 and "ISO 8601" in bad_time.json()["detail"]
+    buildings = (await twin.api.get("/api/v1/buildings")).json()
+    assert [b["id"] for b in buildings] == [twin.building.id]
+    detail = (await twin.api.get(f"/api/v1/buildings/{twin.building.id}")).json()
+    assert detail["bounds"] == [[0, 0, 0], [20, 10, 30]]
+    assert {c["id"] for s in detail["sensors"] for c in s["channels"]} >= {f"{twin.device}-tilt/x"}
