@@ -169,11 +169,14 @@ class SensorModel:
 def senml_pack(
     model: SensorModel, sensors: Sequence[Sensor], times: Sequence[float]
 ) -> list[dict[str, object]]:
-    """One SenML pack with every channel of ``sensors`` at each of ``times``."""
+    """One SenML pack with every channel of ``sensors`` due at each of ``times``: a sensor
+    reports when the time is a multiple of its ``expected_interval_s``."""
     records: list[dict[str, object]] = []
     bt = times[0]
     for t in times:
         for sensor in sensors:
+            if round(t) % max(1, round(sensor.expected_interval_s)):
+                continue
             for ch in sensor.channels:
                 record: dict[str, object] = {
                     "n": ch.id,
@@ -183,7 +186,8 @@ def senml_pack(
                 if t != bt:
                     record["t"] = round(t - bt, 3)
                 records.append(record)
-    records[0]["bt"] = bt
+    if records:
+        records[0]["bt"] = bt
     return records
 
 
@@ -197,7 +201,7 @@ class Simulator:
         clock: SimClock,
         *,
         scenarios: Sequence[Scenario] = (),
-        interval_s: float = 60.0,
+        interval_s: float | None = None,
         tick_s: float = 0.5,
         max_steps_per_tick: int = 120,
     ) -> None:
@@ -205,14 +209,17 @@ class Simulator:
         self.endpoint = endpoint
         self.clock = clock
         self.model = SensorModel(scenarios)
-        self.interval_s = interval_s
+        # The simulated clock steps at the shortest reporting interval of any sensor.
+        self.interval_s = interval_s or min(
+            (s.expected_interval_s for s in building.sensors), default=60.0
+        )
         self.tick_s = tick_s
         self.max_steps_per_tick = max_steps_per_tick
         self.published = 0
         self._devices: dict[str, list[Sensor]] = defaultdict(list)
         for sensor in building.sensors:
             self._devices[sensor.device_id].append(sensor)
-        self._next = math.ceil(clock.now() / interval_s) * interval_s
+        self._next = math.ceil(clock.now() / self.interval_s) * self.interval_s
 
     def due_times(self) -> list[float]:
         """Reading times that have come due on the simulated clock since the last call."""
@@ -233,6 +240,8 @@ class Simulator:
                         if times:
                             for device_id, sensors in self._devices.items():
                                 pack = senml_pack(self.model, sensors, times)
+                                if not pack:
+                                    continue
                                 await client.publish(
                                     f"twin/v1/devices/{device_id}/readings",
                                     json.dumps(pack, separators=(",", ":")),

@@ -42,14 +42,29 @@ class Camera:
         return np.column_stack([(ndc_x + 1) / 2 * width, height - (ndc_y + 1) / 2 * height])
 
 
-def camera_for(bounds: npt.ArrayLike, *, view_angle_deg: float = 30.0) -> Camera:
-    """The reproducible oblique street-corner view of a building within ``bounds`` (min, max)."""
+def camera_for(
+    bounds: npt.ArrayLike,
+    *,
+    view_angle_deg: float = 30.0,
+    aspect: float = 16 / 9,
+    margin: float = 1.08,
+) -> Camera:
+    """The reproducible oblique street-corner view of a building within ``bounds`` (min, max),
+    as close as it can be with every corner of the bounds in a ``aspect`` (width/height) image."""
     lo, hi = np.asarray(bounds, dtype=np.float64).reshape(2, 3)
     centre = (lo + hi) / 2
-    radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
-    # Far enough that the bounding sphere fits the vertical field of view.
-    distance = radius / math.sin(math.radians(view_angle_deg) / 2)
-    eye = centre + _unit(_VIEW_FROM) * distance
+    back = _unit(_VIEW_FROM)  # from the focal point towards the eye
+    right = _unit(np.cross(-back, (0.0, 0.0, 1.0)))
+    up = np.cross(right, -back)
+    corners = np.array(np.meshgrid(*zip(lo, hi, strict=True))).reshape(3, -1).T - centre
+    tan_v = math.tan(math.radians(view_angle_deg) / 2)
+    # A corner at offset (r, u) across the view and f towards the eye fits when the eye is at
+    # least f + |u| / tan_v (vertically) and f + |r| / (tan_v * aspect) (horizontally) away.
+    needed = corners @ back + np.maximum(
+        np.abs(corners @ up) / tan_v, np.abs(corners @ right) / (tan_v * aspect)
+    )
+    distance = max(float(needed.max()) * margin, 1e-6)
+    eye = centre + back * distance
     return Camera(_vec3(eye), _vec3(centre), (0.0, 0.0, 1.0), view_angle_deg)
 
 

@@ -42,8 +42,8 @@ def _scales(*scales: ColourScale) -> dict[str, ColourScale]:
 SCALES: dict[str, ColourScale] = _scales(
     ColourScale("t", "Temperature", "°C", 0.0, 40.0, "coolwarm"),
     ColourScale("rh", "Relative humidity", "%RH", 20.0, 100.0, "YlGnBu"),
-    ColourScale("laeq", "Noise LAeq", "dB(A)", 40.0, 90.0, "magma"),
-    ColourScale("lmax", "Noise Lmax", "dB(A)", 40.0, 100.0, "inferno"),
+    ColourScale("laeq", "Noise LAeq", "dB(A)", 40.0, 90.0, "plasma"),
+    ColourScale("lmax", "Noise Lmax", "dB(A)", 40.0, 100.0, "plasma"),
     ColourScale("ppv", "Peak particle velocity", "mm/s", 0.0, 10.0, "YlOrRd"),
     ColourScale("f1", "Dominant frequency", "Hz", 0.0, 10.0, "viridis"),
     # Tilt is signed around zero, so a diverging map centred on white.

@@ -51,7 +51,9 @@ class SnapshotRenderer:
 
         self.window_size = window_size
         self.sensor_ids = [s.id for s in sensors]
-        self.camera: Camera = camera_for(mesh.bounds)
+        # Leave the right-hand fifth of the image to the scalar bar.
+        width, height = window_size
+        self.camera: Camera = camera_for(mesh.bounds, aspect=0.8 * width / height)
         vertices = np.asarray(mesh.vertices, dtype=np.float64)
         positions = np.array([s.position for s in sensors], dtype=np.float64).reshape(-1, 3)
         normals = _unit_normals(np.array([s.normal for s in sensors], dtype=np.float64))
