@@ -17,6 +17,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 HostOpt = Annotated[str, typer.Option(help="Address the API listens on.")]
 PortOpt = Annotated[int, typer.Option(help="Port the API listens on.")]
