@@ -1,5 +1,5 @@
-"""Storage behind one `Store` protocol: SQLite (the embedded default) and, later, PostgreSQL."""
+"""Storage behind one `Store` protocol: SQLite (the embedded default) and PostgreSQL."""
 
-from data.store import Store, StoreError, UnknownChannelError, open_store
+from data.store import Bucket, Store, StoreError, Summary, UnknownChannelError, open_store
 
-__all__ = ["Store", "StoreError", "UnknownChannelError", "open_store"]
+__all__ = ["Bucket", "Store", "StoreError", "Summary", "UnknownChannelError", "open_store"]

@@ -10,7 +10,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from data.store import StoreError, UnknownChannelError
+from data.store import Bucket, StoreError, Summary, UnknownChannelError
 from models.types import (
     Alert,
     AlertState,
@@ -251,6 +251,22 @@ class SqliteStore:
         ) as cur:
             return [Reading(channel_id, t, v) async for t, v in cur]
 
+    async def series(
+        self, channel_id: str, start: float, end: float, bucket: Bucket, *, limit: int = 10_000
+    ) -> list[Summary]:
+        if bucket is Bucket.RAW:
+            raw = await self.readings(channel_id, start, end, limit=limit)
+            return [Summary(r.time, 1, r.value, r.value, r.value) for r in raw]
+        # The embedded store summarises on the fly; its data sets are small enough.
+        width = bucket.seconds
+        async with self.db.execute(
+            "SELECT CAST(time / ? AS INTEGER) * ? AS b, count(*), avg(value), min(value), "
+            "max(value) FROM readings WHERE channel_key = ? AND time >= ? AND time < ? "
+            "GROUP BY b ORDER BY b LIMIT ?",
+            (width, width, self._key(channel_id), start, end, limit),
+        ) as cur:
+            return [Summary(float(b), n, mean, lo, hi) async for b, n, mean, lo, hi in cur]
+
     async def latest(self, building_id: str) -> dict[str, Reading]:
         # One indexed lookup per channel: the primary key makes each a b-tree seek.
         out: dict[str, Reading] = {}
@@ -324,13 +340,21 @@ class SqliteStore:
         )
         await self.db.commit()
 
-    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+    async def dead_letters(
+        self, *, reason: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
         async with self.db.execute(
             "SELECT time, reason, topic, device_id, detail, payload FROM dead_letters "
-            "ORDER BY id DESC LIMIT ?",
-            (limit,),
+            "WHERE ? IS NULL OR reason = ? ORDER BY id DESC LIMIT ?",
+            (reason, reason, limit),
         ) as cur:
             return [DeadLetter(*r) async for r in cur]
+
+    async def dead_letter_counts(self) -> dict[str, int]:
+        async with self.db.execute(
+            "SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY reason"
+        ) as cur:
+            return {reason: n async for reason, n in cur}
 
 
 def _alert_from_row(r: Any) -> Alert:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
@@ -16,6 +18,40 @@ class StoreError(RuntimeError):
 
 class UnknownChannelError(StoreError):
     """A reading names a channel the registry does not know."""
+
+
+class Bucket(StrEnum):
+    """Width of the time buckets a range query summarises readings into."""
+
+    RAW = "raw"
+    MINUTE = "1m"
+    HOUR = "1h"
+
+    @property
+    def seconds(self) -> float:
+        return {Bucket.RAW: 0.0, Bucket.MINUTE: 60.0, Bucket.HOUR: 3600.0}[self]
+
+    @classmethod
+    def for_range(cls, start: float, end: float) -> Bucket:
+        """Raw up to six hours, minutes up to a week, hours beyond: a chart stays a few
+        thousand points wide whatever range it shows."""
+        span = end - start
+        if span <= 6 * 3600:
+            return cls.RAW
+        if span <= 7 * 86_400:
+            return cls.MINUTE
+        return cls.HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Readings of one bucket: its start time, count, mean, min and max (raw: one reading)."""
+
+    time: float
+    count: int
+    mean: float
+    min: float
+    max: float
 
 
 class Store(Protocol):
@@ -48,6 +84,12 @@ class Store(Protocol):
         """Readings of one channel with ``start <= time < end``, oldest first."""
         ...
 
+    async def series(
+        self, channel_id: str, start: float, end: float, bucket: Bucket, *, limit: int = 10_000
+    ) -> list[Summary]:
+        """Readings of one channel with ``start <= time < end`` summarised per bucket."""
+        ...
+
     async def latest(self, building_id: str) -> dict[str, Reading]:
         """The newest reading of every channel of a building that has one."""
         ...
@@ -66,8 +108,14 @@ class Store(Protocol):
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
 
-    async def dead_letters(self, *, limit: int = 100) -> list[DeadLetter]:
+    async def dead_letters(
+        self, *, reason: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
         """Rejected input, newest first."""
+        ...
+
+    async def dead_letter_counts(self) -> dict[str, int]:
+        """How many messages or records were refused, per reason."""
         ...
 
 
@@ -78,5 +126,10 @@ def open_store(url: str) -> Store:
 
         return SqliteStore(Path(url.removeprefix("sqlite:///")))
     if url.startswith(("postgresql://", "postgres://")):
-        raise StoreError("the PostgreSQL store is not built yet: use sqlite:///var/twin.db")
-    raise StoreError(f"unsupported database URL {url!r}: use sqlite:///path/to/twin.db")
+        from data.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise StoreError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/twin.db "
+        "or postgresql://user@host:5432/dbname"
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from data import Store, StoreError, UnknownChannelError, open_store
+from data import Bucket, Store, StoreError, Summary, UnknownChannelError, open_store
 from models.types import (
     Alert,
     AlertState,
@@ -55,9 +55,17 @@ def building(name: str = "Test Hall") -> Building:
     )
 
 
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'twin.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    async with open_store(store_url) as s:
         await s.put_building(building())
         yield s
 
@@ -143,8 +151,8 @@ async def test_dead_letters_newest_first(store: Store) -> None:
     assert await store.dead_letters() == letters[::-1]
 
 
-async def test_data_survives_reopening(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'twin.db'}"
+async def test_data_survives_reopening(store_url: str) -> None:
+    url = store_url
     async with open_store(url) as s:
         await s.put_building(building())
         await s.write_readings([Reading("th-a/t", 5.0, 21.0)])
@@ -155,3 +163,43 @@ async def test_data_survives_reopening(tmp_path: Path) -> None:
 def test_unsupported_url_says_what_to_use() -> None:
     with pytest.raises(StoreError, match="sqlite:///"):
         open_store("mysql://x")
+
+
+async def test_series_summarises_per_bucket(store: Store) -> None:
+    base = 1_800_000_000.0  # on a whole hour
+    values = [(base + 10, 1.0), (base + 20, 3.0), (base + 70, 10.0), (base + 3600 + 5, -2.0)]
+    await store.write_readings([Reading("th-a/t", t, v) for t, v in values])
+    # A redelivered reading must not count twice in the rollups.
+    await store.write_readings([Reading("th-a/t", base + 10, 1.0)])
+    raw = await store.series("th-a/t", base, base + 7200, Bucket.RAW)
+    assert [(s.time, s.mean) for s in raw] == [(t, v) for t, v in values]
+    minutes = await store.series("th-a/t", base, base + 7200, Bucket.MINUTE)
+    assert minutes == [
+        Summary(base, 2, 2.0, 1.0, 3.0),
+        Summary(base + 60, 1, 10.0, 10.0, 10.0),
+        Summary(base + 3600, 1, -2.0, -2.0, -2.0),
+    ]
+    hours = await store.series("th-a/t", base, base + 7200, Bucket.HOUR)
+    assert hours == [
+        Summary(base, 3, 14.0 / 3, 1.0, 10.0),
+        Summary(base + 3600, 1, -2.0, -2.0, -2.0),
+    ]
+    assert await store.series("th-a/t", base + 3600, base + 7200, Bucket.HOUR) == hours[1:]
+
+
+def test_bucket_is_chosen_from_the_range() -> None:
+    assert Bucket.for_range(0, 3600) is Bucket.RAW
+    assert Bucket.for_range(0, 2 * 86_400) is Bucket.MINUTE
+    assert Bucket.for_range(0, 90 * 86_400) is Bucket.HOUR
+
+
+async def test_dead_letters_filtered_and_counted_per_reason(store: Store) -> None:
+    await store.write_dead_letters(
+        [
+            DeadLetter(float(i), reason, "twin/v1/devices/d/readings", "d", "x", b"")
+            for i, reason in enumerate(["not_json", "not_json", "unit_mismatch"])
+        ]
+    )
+    assert await store.dead_letter_counts() == {"not_json": 2, "unit_mismatch": 1}
+    only = await store.dead_letters(reason="unit_mismatch")
+    assert [d.reason for d in only] == ["unit_mismatch"]

@@ -1,0 +1,458 @@
+"""The PostgreSQL store (psycopg 3 + psycopg_pool), with TimescaleDB features when present.
+
+Readings go in by binary COPY into a per-connection staging table, then one
+``INSERT ... ON CONFLICT DO NOTHING`` so a redelivered reading is a no-op; on plain
+PostgreSQL the same statement updates the 1-minute and 1-hour rollups from the rows it
+actually inserted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from data.postgres_schema import WAVEFORM_RETENTION_DAYS, migrations
+from data.store import Bucket, StoreError, Summary, UnknownChannelError
+from models.types import (
+    Alert,
+    AlertState,
+    Building,
+    Channel,
+    DeadLetter,
+    Reading,
+    Sensor,
+    SensorKind,
+    Severity,
+)
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x7477696E  # "twin": one advisory lock id for schema changes
+
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS staging_readings "
+    "(channel_id int4, time float8, value float8) ON COMMIT DELETE ROWS"
+)
+
+_INSERT_READINGS = "INSERT INTO readings SELECT channel_id, to_timestamp(time), value FROM staging_readings ON CONFLICT DO NOTHING"  # noqa: E501
+
+
+def _rollup(table: str, width: str) -> str:
+    # Rows are locked in (channel, bucket) order so concurrent writers cannot deadlock.
+    return f"""
+    rollup_{table} AS (
+        INSERT INTO readings_{table} AS r (channel_id, bucket, n, total, min, max)
+        SELECT channel_id, date_trunc('{width}', time), count(*), sum(value), min(value),
+               max(value)
+        FROM inserted GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (channel_id, bucket) DO UPDATE SET n = r.n + excluded.n,
+            total = r.total + excluded.total, min = least(r.min, excluded.min),
+            max = greatest(r.max, excluded.max)
+    )"""
+
+
+_INSERT_WITH_ROLLUPS = f"""
+WITH inserted AS (
+    INSERT INTO readings SELECT channel_id, to_timestamp(time), value FROM staging_readings
+    ORDER BY channel_id, time ON CONFLICT DO NOTHING RETURNING channel_id, time, value
+), {_rollup("1m", "minute").strip()}, {_rollup("1h", "hour").strip()}
+SELECT count(*) FROM inserted
+"""
+
+_ALERT_COLUMNS = (
+    "id, building_id, sensor_id, channel_id, rule_id, state, severity, opened_at, updated_at, "
+    "value, worst_value, limit_value, standard, message, resolved_at, last_seen_at"
+)
+
+
+class PostgresStore:
+    """`Store` on PostgreSQL, opened with ``async with PostgresStore(url) as store``."""
+
+    def __init__(
+        self, url: str, *, max_connections: int = 4, connect_timeout_s: float = 10
+    ) -> None:
+        self.url = url
+        self.timescale = False
+        self._connect_timeout_s = connect_timeout_s
+        self._pool = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            open=False,
+            configure=self._configure,
+            timeout=connect_timeout_s,
+        )
+        self._channel_keys: dict[str, int] = {}
+        self._writer_rollups = True
+
+    @staticmethod
+    async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(_STAGING)
+        await conn.commit()
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._pool.open(wait=True, timeout=self._connect_timeout_s)
+        except PoolTimeout as exc:
+            await self._pool.close()
+            raise StoreError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {exc}") from exc
+        await self._migrate()
+        await self._load_channel_keys()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._pool.close()
+
+    async def _migrate(self) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                self.timescale = await _try_timescale(conn)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations "
+                    "(version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                await conn.commit()
+                cur = await conn.execute("SELECT version FROM schema_migrations")
+                done = {row[0] for row in await cur.fetchall()}
+                for version, statements in migrations(self.timescale):
+                    if version in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(statements.encode())
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
+                        )
+                    log.info("applied schema migration %d", version)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+                await conn.commit()
+        async with self._pool.connection() as conn:
+            # A plain table (not a continuous aggregate) means this writer keeps the rollups.
+            cur = await conn.execute(
+                "SELECT 1 FROM pg_class WHERE relname = 'readings_1m' AND relkind = 'r'"
+            )
+            self._writer_rollups = await cur.fetchone() is not None
+
+    async def _load_channel_keys(self) -> None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT id, key FROM channels")
+            self._channel_keys = {cid: key for cid, key in await cur.fetchall()}
+
+    def _key(self, channel_id: str) -> int:
+        try:
+            return self._channel_keys[channel_id]
+        except KeyError:
+            raise UnknownChannelError(f"channel {channel_id!r} is not registered") from None
+
+    # -- registry ---------------------------------------------------------------------------
+
+    async def put_building(self, building: Building) -> None:
+        lo, hi = building.bounds
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO buildings VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO "
+                "UPDATE SET name = excluded.name, address = excluded.address, "
+                "structure_type = excluded.structure_type, noise_zone = excluded.noise_zone, "
+                "bounds = excluded.bounds, model = excluded.model",
+                (
+                    building.id,
+                    building.name,
+                    building.address,
+                    building.structure_type,
+                    building.noise_zone,
+                    json.dumps([list(lo), list(hi)]),
+                    building.model,
+                ),
+            )
+            for ordinal, s in enumerate(building.sensors):
+                await conn.execute(
+                    "INSERT INTO sensors VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s) ON CONFLICT (id) DO UPDATE SET building_id = excluded.building_id, "
+                    "ordinal = excluded.ordinal, kind = excluded.kind, "
+                    "device_id = excluded.device_id, floor = excluded.floor, zone = excluded.zone,"
+                    " x = excluded.x, y = excluded.y, z = excluded.z, nx = excluded.nx, "
+                    "ny = excluded.ny, nz = excluded.nz, "
+                    "expected_interval_s = excluded.expected_interval_s",
+                    (
+                        s.id,
+                        building.id,
+                        ordinal,
+                        s.kind.value,
+                        s.device_id,
+                        s.floor,
+                        s.zone,
+                        *s.position,
+                        *s.normal,
+                        s.expected_interval_s,
+                    ),
+                )
+                for ch in s.channels:
+                    await conn.execute(
+                        "INSERT INTO channels (id, sensor_id, metric, unit) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (id) DO UPDATE SET unit = excluded.unit",
+                        (ch.id, s.id, ch.metric, ch.unit),
+                    )
+        await self._load_channel_keys()
+
+    async def buildings(self) -> list[Building]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT id FROM buildings ORDER BY id")
+            ids = [row[0] for row in await cur.fetchall()]
+        found = [await self.building(i) for i in ids]
+        return [b for b in found if b is not None]
+
+    async def building(self, building_id: str) -> Building | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, name, address, structure_type, noise_zone, bounds, model "
+                "FROM buildings WHERE id = %s",
+                (building_id,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            cur = await conn.execute(
+                "SELECT c.sensor_id, c.metric, c.unit FROM channels c JOIN sensors s "
+                "ON s.id = c.sensor_id WHERE s.building_id = %s ORDER BY c.key",
+                (building_id,),
+            )
+            channels: dict[str, list[Channel]] = {}
+            for sensor_id, metric, unit in await cur.fetchall():
+                channels.setdefault(sensor_id, []).append(Channel(sensor_id, metric, unit))
+            cur = await conn.execute(
+                "SELECT id, kind, device_id, floor, zone, x, y, z, nx, ny, nz, "
+                "expected_interval_s FROM sensors WHERE building_id = %s ORDER BY ordinal",
+                (building_id,),
+            )
+            sensors = tuple(
+                Sensor(
+                    id=r[0],
+                    kind=SensorKind(r[1]),
+                    device_id=r[2],
+                    floor=r[3],
+                    zone=r[4],
+                    position=(r[5], r[6], r[7]),
+                    normal=(r[8], r[9], r[10]),
+                    channels=tuple(channels.get(r[0], ())),
+                    expected_interval_s=r[11],
+                )
+                for r in await cur.fetchall()
+            )
+        lo, hi = row[5]
+        return Building(
+            id=row[0],
+            name=row[1],
+            address=row[2],
+            structure_type=row[3],
+            noise_zone=row[4],
+            bounds=((lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])),
+            model=row[6],
+            sensors=sensors,
+        )
+
+    # -- readings ---------------------------------------------------------------------------
+
+    async def write_readings(self, readings: Sequence[Reading]) -> int:
+        rows = [(self._key(r.channel_id), r.time, r.value) for r in readings]
+        if not rows:
+            return 0
+        async with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            async with cur.copy(
+                "COPY staging_readings (channel_id, time, value) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int4", "float8", "float8"])
+                for row in rows:
+                    await copy.write_row(row)
+            if self._writer_rollups:
+                await cur.execute(_INSERT_WITH_ROLLUPS)
+                inserted = await cur.fetchone()
+                return int(inserted[0]) if inserted else 0
+            await cur.execute(_INSERT_READINGS)
+            return cur.rowcount
+
+    async def readings(
+        self, channel_id: str, start: float, end: float, *, limit: int = 10_000
+    ) -> list[Reading]:
+        key = self._key(channel_id)
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT extract(epoch FROM time)::float8, value FROM readings "
+                "WHERE channel_id = %s AND time >= to_timestamp(%s) AND time < to_timestamp(%s) "
+                "ORDER BY time LIMIT %s",
+                (key, start, end, limit),
+            )
+            return [Reading(channel_id, t, v) for t, v in await cur.fetchall()]
+
+    async def series(
+        self, channel_id: str, start: float, end: float, bucket: Bucket, *, limit: int = 10_000
+    ) -> list[Summary]:
+        if bucket is Bucket.RAW:
+            raw = await self.readings(channel_id, start, end, limit=limit)
+            return [Summary(r.time, 1, r.value, r.value, r.value) for r in raw]
+        table = sql.Identifier(f"readings_{bucket.value}")
+        width = "minute" if bucket is Bucket.MINUTE else "hour"
+        query = sql.SQL(
+            "SELECT extract(epoch FROM bucket)::float8, n, total / n, min, max FROM {} "
+            "WHERE channel_id = %s AND bucket >= date_trunc({}, to_timestamp(%s)) "
+            "AND bucket < to_timestamp(%s) ORDER BY bucket LIMIT %s"
+        ).format(table, sql.Literal(width))
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query, (self._key(channel_id), start, end, limit))
+            return [Summary(t, int(n), m, lo, hi) for t, n, m, lo, hi in await cur.fetchall()]
+
+    async def latest(self, building_id: str) -> dict[str, Reading]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT c.id, extract(epoch FROM r.time)::float8, r.value FROM channels c "
+                "JOIN sensors s ON s.id = c.sensor_id CROSS JOIN LATERAL (SELECT time, value "
+                "FROM readings WHERE channel_id = c.key ORDER BY time DESC LIMIT 1) r "
+                "WHERE s.building_id = %s",
+                (building_id,),
+            )
+            return {cid: Reading(cid, t, v) for cid, t, v in await cur.fetchall()}
+
+    async def prune(self, *, waveform_retention_days: float = WAVEFORM_RETENTION_DAYS) -> None:
+        """Drop raw waveform blocks past their retention (TimescaleDB prunes readings itself)."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM waveforms WHERE t0 < now() - make_interval(days => %s)",
+                (waveform_retention_days,),
+            )
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    async def save_alert(self, alert: Alert) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ({', '.join(['%s'] * 16)}) "
+                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+                "severity = excluded.severity, updated_at = excluded.updated_at, "
+                "value = excluded.value, worst_value = excluded.worst_value, "
+                "limit_value = excluded.limit_value, message = excluded.message, "
+                "channel_id = excluded.channel_id, resolved_at = excluded.resolved_at, "
+                "last_seen_at = excluded.last_seen_at",
+                (
+                    alert.id,
+                    alert.building_id,
+                    alert.sensor_id,
+                    alert.channel_id,
+                    alert.rule_id,
+                    alert.state.value,
+                    alert.severity.value,
+                    alert.opened_at,
+                    alert.updated_at,
+                    alert.value,
+                    alert.worst_value,
+                    alert.limit,
+                    alert.standard,
+                    alert.message,
+                    alert.resolved_at,
+                    alert.last_seen_at,
+                ),
+            )
+
+    async def alerts(
+        self,
+        *,
+        building_id: str | None = None,
+        state: AlertState | None = None,
+        limit: int = 500,
+    ) -> list[Alert]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE (%(b)s::text IS NULL OR "
+                "building_id = %(b)s) AND (%(s)s::text IS NULL OR state = %(s)s) "
+                "ORDER BY opened_at DESC LIMIT %(n)s",
+                {"b": building_id, "s": state.value if state else None, "n": limit},
+            )
+            return [
+                Alert(
+                    id=r[0],
+                    building_id=r[1],
+                    sensor_id=r[2],
+                    channel_id=r[3],
+                    rule_id=r[4],
+                    state=AlertState(r[5]),
+                    severity=Severity(r[6]),
+                    opened_at=r[7],
+                    updated_at=r[8],
+                    value=r[9],
+                    worst_value=r[10],
+                    limit=r[11],
+                    standard=r[12],
+                    message=r[13],
+                    resolved_at=r[14],
+                    last_seen_at=r[15],
+                )
+                for r in await cur.fetchall()
+            ]
+
+    # -- dead letters -----------------------------------------------------------------------
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO dead_letters (time, reason, topic, device_id, detail, payload) "
+                "VALUES (to_timestamp(%s), %s, %s, %s, %s, %s)",
+                [(d.time, d.reason, d.topic, d.device_id, d.detail, d.payload) for d in letters],
+            )
+
+    async def dead_letters(
+        self, *, reason: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT extract(epoch FROM time)::float8, reason, topic, device_id, detail, "
+                "payload FROM dead_letters WHERE %(r)s::text IS NULL OR reason = %(r)s "
+                "ORDER BY id DESC LIMIT %(n)s",
+                {"r": reason, "n": limit},
+            )
+            return [
+                DeadLetter(t, why, topic, dev, detail, bytes(payload))
+                for t, why, topic, dev, detail, payload in await cur.fetchall()
+            ]
+
+    async def dead_letter_counts(self) -> dict[str, int]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY reason"
+            )
+            return {reason: int(n) for reason, n in await cur.fetchall()}
+
+
+async def _try_timescale(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether TimescaleDB is available; plain PostgreSQL otherwise (as on these machines)."""
+    try:
+        async with conn.transaction():
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        return True
+    except psycopg.Error as exc:
+        log.info("TimescaleDB not available (%s); using plain PostgreSQL rollups", exc)
+        return False
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparsable URL>"
+    info.pop("password", None)
+    return " ".join(f"{k}={v}" for k, v in info.items())
