@@ -1,7 +1,11 @@
-"""The MQTT ingest consumer: device messages in, judged readings out in batches.
+"""The ingest consumer: device messages in, judged batches made durable, then acknowledged.
 
-Storage and detection are not imported here: the composition root passes the callables
-that receive accepted readings and dead letters.
+A message is acknowledged to the broker only after every reading and dead letter it
+produced is committed to the store or written to the local spool. While the store is down
+batches go to the spool and are replayed in order when it returns; when the spool is full
+ingest stops acknowledging, so the broker holds the rest (back-pressure).
+
+Storage and detection are not imported here: the composition root passes callables.
 """
 
 from __future__ import annotations
@@ -11,222 +15,226 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
-
-import aiomqtt
+from pathlib import Path
 
 from models.types import DeadLetter, Reading
+from sensors.mqtt import Delivery, DurableSubscriber, MqttEndpoint
 from sensors.senml import Limits, Reason, RegisteredChannel, device_from_topic, parse_senml
+from sensors.spool import Spool
 
 log = logging.getLogger(__name__)
 
-READINGS_SUBSCRIPTION = "twin/v1/devices/+/readings"
+READINGS_TOPIC_FILTER = "twin/v1/devices/+/readings"
 DEAD_LETTER_PAYLOAD_BYTES = 1024
 MAX_DEAD_LETTERS_PER_MESSAGE = 20
 
-ReadingSink = Callable[[list[Reading]], Awaitable[None]]
-DeadLetterSink = Callable[[list[DeadLetter]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class MqttEndpoint:
-    """Where a broker listens, from ``mqtt://[user:password@]host[:port]``."""
-
-    host: str
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def from_url(cls, url: str) -> MqttEndpoint:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"MQTT URL {url!r} must look like mqtt://host:1883")
-        return cls(
-            host=parts.hostname,
-            port=parts.port or 1883,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
-
-    def client(
-        self, identifier: str | None = None, *, clean_session: bool = True
-    ) -> aiomqtt.Client:
-        return aiomqtt.Client(
-            self.host,
-            self.port,
-            username=self.username,
-            password=self.password,
-            identifier=identifier,
-            clean_session=clean_session,
-        )
+StoreBatch = Callable[[list[Reading], list[DeadLetter]], Awaitable[None]]
+AfterStore = Callable[[list[Reading]], Awaitable[None]]
 
 
 @dataclass(slots=True)
 class IngestCounters:
     messages: int = 0
     accepted: int = 0
+    stored: int = 0
+    spooled: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Batch:
+    readings: list[Reading] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
 class Ingest:
-    """Subscribes to device readings and hands judged batches to the sinks until cancelled."""
+    """Consumes device readings until cancelled; see the module docstring for the guarantees."""
 
     def __init__(
         self,
         endpoint: MqttEndpoint,
         *,
         registry: Callable[[], Mapping[str, RegisteredChannel]],
-        on_readings: ReadingSink,
-        on_rejected: DeadLetterSink,
+        store: StoreBatch,
+        spool_dir: Path,
+        after_store: AfterStore | None = None,
         clock: Callable[[], float] = time.time,
         limits: Limits = Limits(),  # noqa: B008 - frozen, shared safely
         client_id: str = "twin-ingest",
-        batch_max: int = 5000,
-        batch_interval_s: float = 0.05,
-        reconnect_s: float = 1.0,
+        share_group: str | None = None,
+        batch_max: int = 20_000,
+        spool_max_bytes: int = 256 * 1024 * 1024,
+        retry_s: float = 1.0,
+        receive_maximum: int = 1000,
+        mqtt5: bool = True,
     ) -> None:
-        self.endpoint = endpoint
+        self.subscriber = DurableSubscriber(
+            endpoint,
+            [READINGS_TOPIC_FILTER],
+            client_id=client_id,
+            share_group=share_group,
+            receive_maximum=receive_maximum,
+            mqtt5=mqtt5,
+        )
         self.registry = registry
-        self.on_readings = on_readings
-        self.on_rejected = on_rejected
+        self.store = store
+        self.after_store = after_store
+        self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.clock = clock
         self.limits = limits
-        self.client_id = client_id
         self.batch_max = batch_max
-        self.batch_interval_s = batch_interval_s
-        self.reconnect_s = reconnect_s
+        self.retry_s = retry_s
         self.counters = IngestCounters()
-        self.connected = asyncio.Event()
-        self._pending: list[Reading] = []
-        self._flush_lock = asyncio.Lock()
+        self.store_up = True
+        self.back_pressure = False
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> asyncio.Event:
+        return self.subscriber.connected
 
     async def run(self) -> None:
-        """Consume until cancelled, reconnecting when the broker goes away."""
-        flusher = asyncio.create_task(self._flush_periodically())
-        try:
-            while True:
-                try:
-                    await self._consume()
-                except aiomqtt.MqttError as exc:
-                    self.connected.clear()
-                    log.warning(
-                        "broker %s unreachable (%s); retrying in %.0f s",
-                        self.endpoint.url,
-                        exc,
-                        self.reconnect_s,
-                    )
-                    await asyncio.sleep(self.reconnect_s)
-        finally:
-            flusher.cancel()
-            self.connected.clear()
+        """Consume until cancelled; the broker redelivers whatever was not acknowledged."""
+        async with self.subscriber as subscriber:
+            replay = asyncio.create_task(self._replay_forever(), name="spool-replay")
             try:
-                await self.flush()
-            except Exception:
-                log.exception("final flush failed; %d readings not stored", len(self._pending))
+                while True:
+                    batch = _Batch()
+                    self._take(batch, await subscriber.next())
+                    # Whatever has already arrived joins the batch; the broker's in-flight
+                    # window bounds it, and a quiet link flushes at once (low latency).
+                    while len(batch.readings) < self.batch_max:
+                        delivery = subscriber.next_nowait()
+                        if delivery is None:
+                            break
+                        self._take(batch, delivery)
+                    await self._make_durable(batch)
+                    for delivery in batch.deliveries:
+                        subscriber.ack(delivery)
+            finally:
+                replay.cancel()
 
-    async def _consume(self) -> None:
-        async with self.endpoint.client(self.client_id) as client:
-            await client.subscribe(READINGS_SUBSCRIPTION, qos=1)
-            self.connected.set()
-            log.info("ingest subscribed to %s on %s", READINGS_SUBSCRIPTION, self.endpoint.url)
-            async for message in client.messages:
-                payload = message.payload
-                body = payload if isinstance(payload, bytes) else str(payload).encode()
-                await self.handle(message.topic.value, body)
-
-    async def handle(self, topic: str, payload: bytes) -> None:
-        """Judge one message: valid records join the batch, refused ones become dead letters."""
+    def _take(self, batch: _Batch, delivery: Delivery) -> None:
+        """Judge one message into the batch."""
         self.counters.messages += 1
+        batch.deliveries.append(delivery)
         now = self.clock()
-        device_id = device_from_topic(topic)
+        device_id = device_from_topic(delivery.topic)
         if device_id is None:
-            await self._reject(
-                now, topic, "", Reason.BAD_TOPIC, "topic is not a readings topic", payload
-            )
+            self._reject(batch, now, delivery, "", Reason.BAD_TOPIC, "not a readings topic")
             return
         result = parse_senml(
-            payload, device_id=device_id, now=now, registry=self.registry(), limits=self.limits
+            delivery.payload,
+            device_id=device_id,
+            now=now,
+            registry=self.registry(),
+            limits=self.limits,
         )
-        if result.rejections:
-            for r in result.rejections:
-                self._count(r.reason)
-            # A flood of bad records in one message is kept as a sample plus a count.
-            letters = [
-                _dead_letter(now, topic, device_id, r.reason, _where(r.record) + r.detail, payload)
-                for r in result.rejections[:MAX_DEAD_LETTERS_PER_MESSAGE]
-            ]
-            if (extra := len(result.rejections) - MAX_DEAD_LETTERS_PER_MESSAGE) > 0:
-                last = result.rejections[-1]
-                letters.append(
-                    _dead_letter(
-                        now, topic, device_id, last.reason, f"{extra} more records refused", payload
-                    )
-                )
-            await self._send(letters)
-        if result.readings:
-            self.counters.accepted += len(result.readings)
-            self._pending.extend(result.readings)
-            if len(self._pending) >= self.batch_max:
-                try:
-                    await self.flush()
-                except Exception:
-                    log.exception("writing a batch of readings failed; will retry")
+        batch.readings.extend(result.readings)
+        self.counters.accepted += len(result.readings)
+        for rejection in result.rejections:
+            self.counters.rejected[rejection.reason] = (
+                self.counters.rejected.get(rejection.reason, 0) + 1
+            )
+        # A flood of bad records in one message is kept as a sample plus a count.
+        for rejection in result.rejections[:MAX_DEAD_LETTERS_PER_MESSAGE]:
+            where = "" if rejection.record is None else f"record {rejection.record}: "
+            batch.dead_letters.append(
+                _dead_letter(now, delivery, device_id, rejection.reason, where + rejection.detail)
+            )
+        if (extra := len(result.rejections) - MAX_DEAD_LETTERS_PER_MESSAGE) > 0:
+            last = result.rejections[-1].reason
+            batch.dead_letters.append(
+                _dead_letter(now, delivery, device_id, last, f"{extra} more records refused")
+            )
 
-    async def flush(self) -> None:
-        """Hand the pending batch to the reading sink."""
-        async with self._flush_lock:
-            if not self._pending:
-                return
-            batch, self._pending = self._pending, []
-            try:
-                await self.on_readings(batch)
-            except Exception:
-                # Keep the batch for the next attempt rather than drop it.
-                self._pending[:0] = batch
-                raise
-
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.batch_interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing a batch of readings failed")
-
-    async def _reject(
-        self, now: float, topic: str, device_id: str, reason: Reason, detail: str, payload: bytes
+    def _reject(
+        self,
+        batch: _Batch,
+        now: float,
+        delivery: Delivery,
+        device_id: str,
+        reason: Reason,
+        detail: str,
     ) -> None:
-        self._count(reason)
-        await self._send([_dead_letter(now, topic, device_id, reason, detail, payload)])
-
-    def _count(self, reason: Reason) -> None:
         self.counters.rejected[reason] = self.counters.rejected.get(reason, 0) + 1
+        batch.dead_letters.append(_dead_letter(now, delivery, device_id, reason, detail))
 
-    async def _send(self, letters: list[DeadLetter]) -> None:
+    async def _make_durable(self, batch: _Batch) -> None:
+        """Commit the batch, or spool it; wait (not acknowledging) while the spool is full."""
+        if not batch.readings and not batch.dead_letters:
+            return
+        async with self._write_lock:
+            if self.spool.empty and await self._store(batch.readings, batch.dead_letters):
+                self.counters.stored += len(batch.readings)
+                stored = True
+            else:
+                stored = False
+        if stored:
+            await self._after_store(batch.readings)
+            return
+        while not await asyncio.to_thread(self.spool.append, batch.readings, batch.dead_letters):
+            if not self.back_pressure:
+                log.warning(
+                    "spool full (%d bytes): holding back acknowledgements", self.spool.size_bytes
+                )
+            self.back_pressure = True
+            await asyncio.sleep(self.retry_s)
+        self.back_pressure = False
+        self.counters.spooled += len(batch.readings)
+
+    async def _store(self, readings: list[Reading], dead_letters: list[DeadLetter]) -> bool:
         try:
-            await self.on_rejected(letters)
+            await self.store(readings, dead_letters)
+        except Exception as exc:
+            if self.store_up:
+                log.warning("store unavailable (%s); spooling to %s", exc, self.spool.directory)
+            self.store_up = False
+            return False
+        if not self.store_up:
+            log.warning("store is back")
+        self.store_up = True
+        return True
+
+    async def _after_store(self, readings: list[Reading]) -> None:
+        if self.after_store is None or not readings:
+            return
+        try:
+            await self.after_store(readings)
         except Exception:
-            # Losing the record of a rejection must not stop the valid readings.
-            log.exception("recording %d dead letters failed", len(letters))
+            # Detection failing must never cost storage or acknowledgement.
+            log.exception("processing %d stored readings failed", len(readings))
 
+    async def _replay_forever(self) -> None:
+        while True:
+            replayed = await self.replay_once()
+            if not replayed:
+                await asyncio.sleep(self.retry_s)
 
-def _where(record: int | None) -> str:
-    return "" if record is None else f"record {record}: "
+    async def replay_once(self) -> bool:
+        """Store the oldest spooled segment; True if one was replayed."""
+        async with self._write_lock:
+            segment = await asyncio.to_thread(self.spool.oldest)
+            if segment is None:
+                return False
+            if not await self._store(segment.readings, segment.dead_letters):
+                return False
+            self.counters.stored += len(segment.readings)
+            await asyncio.to_thread(self.spool.remove, segment)
+        log.info("replayed %d spooled readings", len(segment.readings))
+        await self._after_store(segment.readings)
+        return True
 
 
 def _dead_letter(
-    now: float, topic: str, device_id: str, reason: Reason, detail: str, payload: bytes
+    now: float, delivery: Delivery, device_id: str, reason: Reason, detail: str
 ) -> DeadLetter:
     return DeadLetter(
         time=now,
         reason=reason.value,
-        topic=topic[:256],
+        topic=delivery.topic[:256],
         device_id=device_id,
         detail=detail[:500],
-        payload=payload[:DEAD_LETTER_PAYLOAD_BYTES],
+        payload=delivery.payload[:DEAD_LETTER_PAYLOAD_BYTES],
     )

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from models.types import Building, Sensor, SensorKind
-from sensors.ingest import MqttEndpoint
+from sensors.mqtt import MqttEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sensors.ingest import MqttEndpoint
+from sensors.mqtt import MqttEndpoint
 
 
 def free_port() -> int:

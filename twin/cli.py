@@ -93,7 +93,7 @@ def simulate(
 ) -> None:
     """Publish realistic readings for every sensor of the Nanjing Building."""
     from models.nanjing import load_nanjing
-    from sensors.ingest import MqttEndpoint
+    from sensors.mqtt import MqttEndpoint
     from sensors.simulator import SCENARIOS, SimClock, Simulator, default_start
 
     _logging(True)

@@ -38,9 +38,19 @@ class Pipeline:
     def registry(self) -> Mapping[str, RegisteredChannel]:
         return self._registry
 
-    async def on_readings(self, batch: Sequence[Reading]) -> None:
-        """Store a batch, then judge it; detection runs only on what is safely stored."""
-        await self.store.write_readings(batch)
+    async def store_batch(
+        self, readings: Sequence[Reading], dead_letters: Sequence[DeadLetter]
+    ) -> None:
+        """Make one ingest batch durable: its readings and its dead letters."""
+        if readings:
+            await self.store.write_readings(readings)
+        if dead_letters:
+            for letter in dead_letters:
+                log.info("rejected from %s: %s (%s)", letter.topic, letter.reason, letter.detail)
+            await self.store.write_dead_letters(dead_letters)
+
+    async def detect(self, batch: Sequence[Reading]) -> None:
+        """Run stored readings through their channels' detectors and the alert manager."""
         for reading in sorted(batch, key=lambda r: r.time):
             detectors = self._detectors.get(reading.channel_id)
             if not detectors:
@@ -51,8 +61,3 @@ class Pipeline:
                 await self.alerts.observe(
                     building_id, sensor_id, detector.rule_id, reading.time, finding
                 )
-
-    async def on_rejected(self, letters: Sequence[DeadLetter]) -> None:
-        for letter in letters:
-            log.info("rejected from %s: %s (%s)", letter.topic, letter.reason, letter.detail)
-        await self.store.write_dead_letters(letters)

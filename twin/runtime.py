@@ -16,7 +16,8 @@ from alerts.manager import AlertManager
 from alerts.rules import load_rules
 from data import Store, open_store
 from models.types import AlertState
-from sensors.ingest import Ingest, MqttEndpoint
+from sensors.ingest import Ingest
+from sensors.mqtt import MqttEndpoint
 from sensors.senml import Limits
 from sensors.simulator import SCENARIOS, SimClock, Simulator, default_start
 from twin.app import create_app
@@ -92,11 +93,14 @@ async def _serve(
     ingest = Ingest(
         endpoint,
         registry=pipeline.registry,
-        on_readings=pipeline.on_readings,
-        on_rejected=pipeline.on_rejected,
+        store=pipeline.store_batch,
+        after_store=pipeline.detect,
+        spool_dir=options.db.parent / "spool",
         clock=now,
         limits=limits,
         client_id=f"twin-ingest-{options.port}",
+        # The embedded broker (amqtt) speaks MQTT 3.1.1 only.
+        mqtt5=options.mqtt_url is not None,
     )
     context = TwinContext(
         store=store,

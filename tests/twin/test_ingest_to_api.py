@@ -17,7 +17,8 @@ from alerts.manager import AlertManager
 from alerts.rules import load_rules
 from data import Store, open_store
 from models.types import AlertState, Building, Channel, Sensor, SensorKind
-from sensors.ingest import Ingest, MqttEndpoint
+from sensors.ingest import Ingest
+from sensors.mqtt import MqttEndpoint
 from twin.app import create_app
 from twin.context import TwinContext
 from twin.pipeline import Pipeline
@@ -107,8 +108,9 @@ async def twin(mosquitto: MqttEndpoint, tmp_path: Path) -> AsyncIterator[Twin]:
         ingest = Ingest(
             mosquitto,
             registry=pipeline.registry,
-            on_readings=pipeline.on_readings,
-            on_rejected=pipeline.on_rejected,
+            store=pipeline.store_batch,
+            after_store=pipeline.detect,
+            spool_dir=tmp_path / "spool",
             clock=lambda: NOW,
             client_id=f"ingest-{device}",
         )
