@@ -41,31 +41,82 @@ def port_factory() -> Callable[[], int]:
     return free_port
 
 
+class Mosquitto:
+    """A private Mosquitto broker on a free loopback port, started and stopped by PID."""
+
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            pytest.fail(
+                "Mosquitto is not installed: run ./scripts/test, or apt-get install mosquitto"
+            )
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
+        self.endpoint = MqttEndpoint("127.0.0.1", self.port)
+        # Unlimited queues and in-flight windows: tests count every message, the broker's
+        # defaults (1000 queued, 20 in flight) would drop or throttle them.
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "user root",
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+        ]
+        if persistent:
+            lines += ["persistence true", f"persistence_location {workdir}/", "autosave_interval 1"]
+        else:
+            lines.append("persistence false")
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.workdir / "log").open("ab") as log:
+            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=log)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()  # SIGTERM: Mosquitto saves its persistence file on the way out
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttEndpoint]:
     """A Mosquitto broker of this test session, stopped (by PID) at the end."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(binary).exists():
-        pytest.fail("Mosquitto is not installed: run ./scripts/test, or apt-get install mosquitto")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("mosquitto")
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "log_dest stderr\nlog_type error\nlog_type warning\n"
-    )
-    with (workdir / "log").open("wb") as log:
-        proc = subprocess.Popen([binary, "-c", str(conf)], stderr=log)
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
     try:
-        wait_for_port(port)
-        yield MqttEndpoint("127.0.0.1", port)
+        yield broker.endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        broker.stop()
+
+
+@pytest.fixture
+def mosquitto_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Mosquitto]]:
+    """Makes private brokers (e.g. persistent ones a test restarts); all stopped afterwards."""
+    made: list[Mosquitto] = []
+
+    def make(*, persistent: bool = False) -> Mosquitto:
+        broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"), persistent=persistent)
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.stop()
 
 
 class Postgres:

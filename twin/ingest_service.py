@@ -1,0 +1,100 @@
+"""`twin ingest`: ingest, detection and alerts as a process of its own, without the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from alerts.manager import AlertManager
+from alerts.rules import load_rules
+from data import open_store
+from models.types import AlertState
+from sensors.ingest import Ingest
+from sensors.mqtt import MqttEndpoint
+from twin.pipeline import Pipeline
+from twin.settings import StartupError
+
+log = logging.getLogger(__name__)
+
+REGISTRY_REFRESH_S = 10.0
+
+
+async def run_ingest(
+    database_url: str,
+    mqtt_url: str,
+    *,
+    client_id: str,
+    share_group: str | None,
+    spool_dir: Path,
+    spool_max_bytes: int,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Consume readings into the store until SIGINT/SIGTERM."""
+    endpoint = MqttEndpoint.from_url(mqtt_url)
+    async with open_store(database_url) as store:
+        alerts = AlertManager(save=store.save_alert)
+        alerts.restore(await store.alerts(state=AlertState.OPEN, limit=1_000_000))
+        pipeline = Pipeline(store, load_rules(), alerts)
+        buildings = await store.buildings()
+        for building in buildings:
+            pipeline.watch(building)
+        if not buildings:
+            log.warning("no buildings registered yet: every reading is refused until one is")
+        ingest = Ingest(
+            endpoint,
+            registry=pipeline.registry,
+            store=pipeline.store_batch,
+            after_store=pipeline.detect,
+            spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
+            client_id=client_id,
+            share_group=share_group,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(ingest.run(), name="ingest")
+        refresh = asyncio.create_task(_refresh_registry(pipeline), name="registry")
+        try:
+            try:
+                await asyncio.wait_for(ingest.connected.wait(), timeout=30)
+            except TimeoutError:
+                raise StartupError(
+                    f"cannot reach the MQTT broker at {endpoint.url} within 30 s: is it running?"
+                ) from None
+            announce(
+                f"Ingesting from {endpoint.url} as {client_id}"
+                + (f" (shared group {share_group})" if share_group else "")
+                + f", {len(pipeline.registry())} channels, spool {spool_dir}"
+            )
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([stopping, task], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise StartupError(f"ingest stopped: {task.exception()!r}")
+        finally:
+            for t in (task, refresh):
+                t.cancel()
+            await asyncio.gather(task, refresh, return_exceptions=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        c = ingest.counters
+        announce(
+            f"Stopped: {c.messages} messages, {c.stored} readings stored, "
+            f"{sum(c.rejected.values())} records refused, {ingest.spool.depth} segments spooled"
+        )
+
+
+async def _refresh_registry(pipeline: Pipeline) -> None:
+    """Pick up buildings registered after start (by the API or another process)."""
+    while True:
+        await asyncio.sleep(REGISTRY_REFRESH_S)
+        try:
+            for building in await pipeline.store.buildings():
+                pipeline.watch(building)
+        except Exception as exc:
+            log.warning("could not refresh the registry: %s", exc)
