@@ -55,16 +55,25 @@ def default_start(now: float, tz: ZoneInfo = SHANGHAI) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """A hazard injected into some sensors between two times; also the ground truth."""
+    """A hazard injected into some sensors between two times; also the ground truth.
+
+    ``sensor_ids`` are the sensors with the hazard (the ground truth). ``confounds`` are
+    sensors the scenario also changes without a hazard (weather, traffic): a confounder-only
+    scenario has no ``sensor_ids``. With ``silences`` the sensors send nothing meanwhile.
+    """
 
     name: str
     sensor_ids: frozenset[str]
     start: float
     end: float
     effect: Callable[[Sensor, str, float, float], float]  # (sensor, metric, t, value) -> value
+    confounds: frozenset[str] = frozenset()
+    silences: bool = False
 
     def applies(self, sensor_id: str, t: float) -> bool:
-        return sensor_id in self.sensor_ids and self.start <= t < self.end
+        return (
+            sensor_id in self.sensor_ids or sensor_id in self.confounds
+        ) and self.start <= t < self.end
 
 
 def night_construction(building: Building, sim_start: float, tz: ZoneInfo = SHANGHAI) -> Scenario:
@@ -115,6 +124,10 @@ class SensorModel:
         self.scenarios = tuple(scenarios)
         self.seed = seed
         self.tz = tz
+
+    def reports(self, sensor: Sensor, t: float) -> bool:
+        """Whether the sensor sends anything at ``t`` (a dead device does not)."""
+        return not any(sc.silences and sc.applies(sensor.id, t) for sc in self.scenarios)
 
     def value(self, sensor: Sensor, metric: str, t: float) -> float:
         base = self._baseline(sensor, metric, t)
@@ -175,7 +188,7 @@ def senml_pack(
     bt = times[0]
     for t in times:
         for sensor in sensors:
-            if round(t) % max(1, round(sensor.expected_interval_s)):
+            if round(t) % max(1, round(sensor.expected_interval_s)) or not model.reports(sensor, t):
                 continue
             for ch in sensor.channels:
                 record: dict[str, object] = {

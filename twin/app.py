@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from twin.context import TwinContext
 from twin.deps import Context
-from twin.routes import alerts, buildings, readings
+from twin.routes import alerts, buildings, readings, viewer
 from twin.schemas import Health
 
 
@@ -21,6 +21,7 @@ def create_app(context: TwinContext) -> FastAPI:
     app.include_router(buildings.router)
     app.include_router(readings.router)
     app.include_router(alerts.router)
+    app.include_router(viewer.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz(context: Context) -> Health:

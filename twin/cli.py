@@ -81,6 +81,55 @@ def serve(
 
 
 @app.command()
+def ingest(
+    database_url: Annotated[
+        str, typer.Option(envvar="TWIN_DATABASE_URL", help="sqlite:///path or postgresql://...")
+    ],
+    mqtt_url: Annotated[
+        str, typer.Option(envvar="TWIN_MQTT_URL", help="Broker the devices publish to.")
+    ],
+    client_id: Annotated[
+        str,
+        typer.Option(
+            envvar="TWIN_INGEST_ID",
+            help="Fixed per instance: the broker keeps this session's unacknowledged messages.",
+        ),
+    ] = "twin-ingest-1",
+    share_group: Annotated[
+        str | None,
+        typer.Option(
+            help="MQTT 5 shared-subscription group, so several instances split the load. "
+            "Off by default: Mosquitto 2.0.11 drops a group's messages that arrive after a "
+            "broker restart until a member resubscribes (tests/twin/test_ingest_durability.py).",
+        ),
+    ] = None,
+    spool_dir: Annotated[
+        Path | None, typer.Option(help="Local spool for when the database is down.")
+    ] = None,
+    spool_max_mb: Annotated[float, typer.Option(help="Spool size before back-pressure.")] = 256,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Ingest, detection and alerts as their own process (no API)."""
+    from twin.ingest_service import run_ingest
+
+    _logging(verbose)
+    try:
+        asyncio.run(
+            run_ingest(
+                database_url,
+                mqtt_url,
+                client_id=client_id,
+                share_group=share_group or None,
+                spool_dir=spool_dir or Path("var/spool") / client_id,
+                spool_max_bytes=int(spool_max_mb * 1024 * 1024),
+            )
+        )
+    except StartupError as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
 def simulate(
     mqtt_url: Annotated[str, typer.Option(help="Broker to publish to.")] = "mqtt://127.0.0.1:1883",
     speed: SpeedOpt = 60.0,
@@ -126,14 +175,33 @@ def snapshot(
     metric: Annotated[str, typer.Option(help="Metric to colour by.")] = "t",
     highlight: Annotated[str | None, typer.Option(help="Sensor id to mark.")] = None,
     hours_ago: Annotated[float, typer.Option(help="Moment to show, in simulated data.")] = 0.0,
+    at: Annotated[
+        str | None, typer.Option(help="Moment to show (ISO 8601 or epoch s); wins over hours.")
+    ] = None,
+    api: Annotated[
+        str | None, typer.Option(help="Render a running twin's stored data (its API URL).")
+    ] = None,
+    building_id: Annotated[str | None, typer.Option("--building", help="With --api.")] = None,
 ) -> None:
-    """Render the Nanjing Building offscreen, coloured by simulated values of a metric."""
+    """Render a building offscreen for a metric and a moment: a running twin's data with
+    --api, else the Nanjing Building with simulated values."""
     from models.nanjing import load_nanjing
     from sensors.simulator import SensorModel
     from viewer.snapshot import render_snapshot
 
+    if api is not None:
+        from twin.viewer_commands import api_snapshot
+
+        typer.echo(
+            api_snapshot(api, output, metric, highlight=highlight, at=at, building_id=building_id)
+        )
+        return
     mesh, building = load_nanjing()
     t = time.time() - hours_ago * 3600
+    if at is not None:
+        from twin.deps import parse_time
+
+        t = parse_time(at, "at")
     model = SensorModel()
     values = {
         s.id: model.value(s, ch.metric, t)
@@ -147,3 +215,113 @@ def snapshot(
         )
     )
     typer.echo(f"Wrote {output} ({metric}, {len(values)} sensors)")
+
+
+@app.command("eval")
+def eval_(
+    path: Annotated[
+        Path | None, typer.Argument(help="A folder in the NAB layout (data/, labels/).")
+    ] = None,
+    scenarios: Annotated[
+        bool, typer.Option("--scenarios", help="Run the simulator's labelled scenario suite.")
+    ] = False,
+    nab_results: Annotated[
+        Path | None, typer.Option(help="Write NAB results files for detector 'twin' here.")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per scenario.")] = 5,
+    case: Annotated[
+        list[str] | None, typer.Option(help="Only these scenarios (repeatable).")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Worker processes for the scenario suite.")] = 1,
+) -> None:
+    """Score the detectors event by event: precision, recall, F1 and detection delay."""
+    from alerts.rules import load_rules
+    from sensors.scenarios import SUITE
+    from twin.eval import evaluate_suite, nab_report, suite_report
+
+    def progress(line: str) -> None:
+        typer.echo(line, err=True)
+
+    if scenarios == (path is not None):
+        raise typer.BadParameter("give either --scenarios or a NAB folder PATH")
+    if nab_results is not None and path is None:
+        raise typer.BadParameter("--nab-results goes with a NAB folder PATH")
+    if path is not None:
+        for line in nab_report(path, load_rules(), nab_results, progress):
+            typer.echo(line)
+        return
+    names = case or list(SUITE)
+    unknown = sorted(set(names) - set(SUITE))
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario {unknown}; known: {sorted(SUITE)}")
+    per_case = evaluate_suite(names, range(1, seeds + 1), jobs=jobs, progress=progress)
+    for line in suite_report(per_case):
+        typer.echo(line)
+
+
+@bench_app.command("detect")
+def bench_detect_(
+    runs: Annotated[int, typer.Option(help="Runs; the median is reported.")] = 5,
+    hours: Annotated[float, typer.Option(help="Simulated hours of readings to time.")] = 12.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Streaming readings/s through all detectors of a channel, and waveform blocks/s."""
+    import json
+
+    from twin.bench_detect import bench_detect
+
+    result = bench_detect(runs=runs, hours=hours, progress=lambda s: typer.echo(s, err=True))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(
+        f"detection: {result['readings_per_s']:,.0f} readings/s on one core "
+        f"({result['channels']} channels, {result['detectors_per_channel_mean']:.1f} detectors "
+        f"per channel on average, up to {result['detectors_per_channel_max']})"
+    )
+    typer.echo(
+        f"waveform features: {result['waveform_blocks_per_s']:,.0f} blocks/s "
+        f"({result['waveform_block']})"
+    )
+
+
+@app.command()
+def view(
+    api: Annotated[
+        str, typer.Option(help="URL of a running twin's API.")
+    ] = "http://127.0.0.1:8000",
+    building_id: Annotated[str | None, typer.Option("--building", help="Default: first.")] = None,
+    refresh_s: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+    frames: Annotated[int | None, typer.Option(help="Close after this many refreshes.")] = None,
+    screenshot: Annotated[Path | None, typer.Option(help="PNG written before closing.")] = None,
+) -> None:
+    """Open a live 3D window on a running twin: metric switcher (slider, keys m/n), open
+    alerts, click a sensor for its values and 24 h chart."""
+    from twin.viewer_commands import open_desktop_viewer
+
+    try:
+        open_desktop_viewer(
+            api, building_id, refresh_s=refresh_s, frames=frames, screenshot=screenshot
+        )
+    except (OSError, LookupError) as exc:  # urllib's errors are OSErrors
+        typer.secho(f"Error: cannot open {api}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+@bench_app.command("viewer")
+def bench_viewer_(
+    frames: Annotated[int, typer.Option(help="Frames per fps figure; the median counts.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Colour update ms (1M vertices x 500 sensors) and offscreen fps at 1280x720."""
+    import json
+
+    from twin.viewer_commands import bench_viewer
+
+    result = bench_viewer(frames=frames, progress=lambda s: typer.echo(s, err=True))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"colour update, 1M vertices x 500 sensors: {result['color_update_ms_1m']:.2f} ms")
+    typer.echo(f"Nanjing Building, 1280x720 offscreen: {result['fps_nanjing']:.1f} fps")
+    typer.echo(f"1M-triangle facade, 1280x720 offscreen: {result['fps_1m_tris']:.1f} fps")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import trimesh
 
     from twin.pipeline import Pipeline
+    from viewer.web import WebViewer
 
 
 @dataclass
@@ -28,6 +29,8 @@ class TwinContext:
     meshes: dict[str, trimesh.Trimesh] = field(default_factory=dict)
     # VTK is not thread-safe: one render at a time.
     render_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The web viewer served beside the API, while it runs (twin.web_viewer).
+    viewer: WebViewer | None = None
 
     def mesh(self, model: str) -> trimesh.Trimesh:
         """The mesh a building's ``model`` names, loaded on first use."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +60,7 @@ async def run_ingest(
             loop.add_signal_handler(sig, stop.set)
         task = asyncio.create_task(ingest.run(), name="ingest")
         refresh = asyncio.create_task(_refresh_registry(pipeline), name="registry")
+        watchdog = asyncio.create_task(pipeline.watch_clock(time.time), name="watchdog")
         try:
             try:
                 await asyncio.wait_for(ingest.connected.wait(), timeout=30)
@@ -77,9 +79,9 @@ async def run_ingest(
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise StartupError(f"ingest stopped: {task.exception()!r}")
         finally:
-            for t in (task, refresh):
+            for t in (task, refresh, watchdog):
                 t.cancel()
-            await asyncio.gather(task, refresh, return_exceptions=True)
+            await asyncio.gather(task, refresh, watchdog, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         c = ingest.counters

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from alerts.detectors import Detector
+from alerts.catalogue import detectors_for
+from alerts.detectors import Detector, Watchdog
 from alerts.manager import AlertManager
-from alerts.rules import Rules, detectors_for
+from alerts.rules import Rules
 from data import Store
 from models.types import Building, DeadLetter, Reading
 from sensors.senml import RegisteredChannel
@@ -25,15 +27,30 @@ class Pipeline:
         self._registry: dict[str, RegisteredChannel] = {}
         self._owner: dict[str, tuple[str, str]] = {}  # channel id -> (building id, sensor id)
         self._detectors: dict[str, list[Detector]] = {}
+        self._consumers: dict[str, list[Detector]] = {}  # covariate channel -> detectors using it
+        self._watchdogs: list[tuple[str, str, Watchdog]] = []  # (building, sensor, detector)
+        self._reading_clock = float("-inf")  # time of the newest reading judged
 
     async def add_building(self, building: Building) -> None:
         """Register a building in the store and start watching its channels."""
         await self.store.put_building(building)
+        self.watch(building)
+
+    def watch(self, building: Building) -> None:
+        """Accept and judge readings for a building already in the store."""
         for sensor in building.sensors:
             for ch in sensor.channels:
                 self._registry[ch.id] = RegisteredChannel(sensor.device_id, ch.unit)
                 self._owner[ch.id] = (building.id, sensor.id)
-        self._detectors.update(detectors_for(self.rules, building))
+        made = detectors_for(self.rules, building)
+        self._detectors.update(made)
+        for detectors in made.values():
+            for detector in detectors:
+                for cid in detector.covariates:
+                    self._consumers.setdefault(cid, []).append(detector)
+                if isinstance(detector, Watchdog):
+                    _, sensor_id = self._owner[detector.channel_id]
+                    self._watchdogs.append((building.id, sensor_id, detector))
 
     def registry(self) -> Mapping[str, RegisteredChannel]:
         return self._registry
@@ -51,7 +68,14 @@ class Pipeline:
 
     async def detect(self, batch: Sequence[Reading]) -> None:
         """Run stored readings through their channels' detectors and the alert manager."""
-        for reading in sorted(batch, key=lambda r: r.time):
+        # At equal times covariates go first, as ``Detector.scan`` assumes.
+        consumers = self._consumers
+        ordered = sorted(batch, key=lambda r: (r.time, r.channel_id not in consumers))
+        if ordered:
+            self._reading_clock = max(self._reading_clock, ordered[-1].time)
+        for reading in ordered:
+            for consumer in consumers.get(reading.channel_id, ()):
+                consumer.feed(reading.channel_id, reading.time, reading.value)
             detectors = self._detectors.get(reading.channel_id)
             if not detectors:
                 continue
@@ -61,3 +85,22 @@ class Pipeline:
                 await self.alerts.observe(
                     building_id, sensor_id, detector.rule_id, reading.time, finding
                 )
+
+    async def watch_clock(self, now: Callable[[], float], every_s: float = 1.0) -> None:
+        """Tick forever, so devices that stop reporting are noticed without a reading."""
+        while True:
+            await asyncio.sleep(every_s)
+            await self.tick(now())
+
+    async def tick(self, now: float) -> None:
+        """Let detectors that watch the clock (silent devices) judge the present.
+
+        The present is the newest reading seen, if that is earlier than ``now``: a device is
+        silent when the others have moved on without it. An accelerated demo clock or a lagging
+        ingest then raises nothing, at the price of no alert when every device stops at once.
+        """
+        now = min(now, self._reading_clock)
+        for building_id, sensor_id, watchdog in self._watchdogs:
+            finding = watchdog.tick(now)
+            if finding is not None:
+                await self.alerts.observe(building_id, sensor_id, watchdog.rule_id, now, finding)

@@ -116,7 +116,8 @@ async def _serve(
         )
     )
     ingest_task = asyncio.create_task(ingest.run(), name="ingest")
-    tasks = [ingest_task]
+    tasks = [ingest_task, asyncio.create_task(pipeline.watch_clock(now), name="watchdog")]
+    viewers = AsyncExitStack()
     try:
         try:
             await asyncio.wait_for(ingest.connected.wait(), timeout=30)
@@ -138,7 +139,11 @@ async def _serve(
                 "pass --port with a free port"
             )
         api = f"http://{options.host}:{options.port}"
+        from twin.web_viewer import web_viewer
+
+        await viewers.enter_async_context(web_viewer(context, options.host))
         announce(f"API        {api}/api/v1/buildings   (docs: {api}/docs)")
+        announce(f"Viewer     {api}/viewer   (district: {api}/viewer/district)")
         announce(f"Snapshot   {api}/api/v1/buildings/{building.id}/snapshot.png?metric=laeq")
         announce(f"MQTT       {endpoint.url}   (publish to twin/v1/devices/<device>/readings)")
         if options.simulate:
@@ -158,6 +163,7 @@ async def _serve(
         server.should_exit = True
         await server_task
     finally:
+        await viewers.aclose()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from alerts.rules import RulesError, detectors_for, load_rules
+from alerts.catalogue import detectors_for
+from alerts.detectors import Detector
+from alerts.rules import RulesError, load_rules
 from models.types import Building, Channel, Sensor, SensorKind, Severity
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -55,13 +57,45 @@ def building(height_m: float = 40.0, noise_zone: int = 4) -> Building:
     )
 
 
+def by_rule(detectors: list[Detector]) -> dict[str, Detector]:
+    return {d.rule_id: d for d in detectors}
+
+
 def test_channels_get_the_rules_that_apply() -> None:
+    detectors = {
+        cid: set(by_rule(ds)) for cid, ds in detectors_for(load_rules(), building()).items()
+    }
+    quality = {"spike", "stuck"}
+    assert detectors["noise-n/laeq"] == {
+        "noise-limit",
+        "construction-noise",
+        "anomaly",
+        "change-point",
+        "silent",
+        *quality,
+    }
+    assert detectors["noise-n/lmax"] == {"noise-lmax-night", "construction-lmax-night", "stuck"}
+    assert detectors["tilt-ne/x"] == {"tilt-limit", "tilt-trend", "silent", *quality}
+    assert detectors["tilt-ne/t"] == quality
+    assert detectors["th-in/rh"] == {
+        "mould-risk",
+        "condensation",
+        "fast-change",
+        "anomaly",
+        "change-point",
+        *quality,
+    }
+    assert detectors["th-out/rh"] == {"fast-change", *quality}  # outdoor air: no mould rule
+
+
+def test_covariates_are_sibling_channels() -> None:
     detectors = detectors_for(load_rules(), building())
-    assert sorted(detectors) == ["noise-n/laeq", "th-in/rh", "tilt-ne/x", "tilt-ne/y"]
+    assert by_rule(detectors["tilt-ne/x"])["tilt-trend"].covariates == ("tilt-ne/t",)
+    assert by_rule(detectors["th-in/rh"])["condensation"].covariates == ("th-in/t",)
 
 
 def test_noise_limit_depends_on_day_and_night() -> None:
-    (noise,) = detectors_for(load_rules(), building())["noise-n/laeq"]
+    noise = by_rule(detectors_for(load_rules(), building())["noise-n/laeq"])["noise-limit"]
     assert noise.update(at(14), 62.0) is None  # class 4a day limit 70
     night = noise.update(at(23), 62.0)  # night limit 55
     assert night is not None and night.severity is Severity.WARNING and night.limit == 55
@@ -72,20 +106,22 @@ def test_noise_limit_depends_on_day_and_night() -> None:
 
 
 def test_tilt_limit_by_building_height_in_both_directions() -> None:
-    (tilt,) = detectors_for(load_rules(), building(height_m=40.0))["tilt-ne/x"]
+    tilt = by_rule(detectors_for(load_rules(), building(height_m=40.0))["tilt-ne/x"])["tilt-limit"]
     assert tilt.update(0, 2.0) is None
     warn = tilt.update(0, -2.4)  # 75% of 3.0 mrad for 24-60 m
     assert warn is not None and warn.severity is Severity.WARNING and warn.limit == 3.0
     alarm = tilt.update(0, 3.1)
     assert alarm is not None and alarm.severity is Severity.ALARM
-    (low,) = detectors_for(load_rules(), building(height_m=20.0))["tilt-ne/x"]
+    low = by_rule(detectors_for(load_rules(), building(height_m=20.0))["tilt-ne/x"])["tilt-limit"]
     assert low.update(0, 2.4) is None  # 4.0 mrad allowed below 24 m
 
 
-def test_scan_gives_the_same_findings_as_update() -> None:
+def test_threshold_scan_gives_the_same_findings_as_update() -> None:
     rules = load_rules()
     for detectors in detectors_for(rules, building()).values():
         for detector in detectors:
+            if detector.rule_id not in ("noise-limit", "tilt-limit"):
+                continue
             ts = np.arange(at(20), at(20) + 6 * 3600, 600.0)
             xs = np.linspace(40.0, 95.0, ts.size)
             streamed = [f for t, x in zip(ts, xs, strict=True) if (f := detector.update(t, x))]
@@ -103,3 +139,59 @@ def test_broken_rules_file_names_the_problem(tmp_path: Path) -> None:
     bad.write_text("timezone: Asia/Shanghai\nnoise: {}\n")
     with pytest.raises(RulesError, match="invalid"):
         load_rules(bad)
+
+
+def test_vibration_limit_is_the_heritage_limit_or_din_line_3_by_frequency() -> None:
+    from dataclasses import replace
+
+    from models.nanjing import load_nanjing
+
+    nanjing = load_nanjing()[1]
+    found = by_rule(detectors_for(load_rules(), nanjing)["vib-found-sw/ppv"])["vibration-limit"]
+    alarm = found.update(at(23), 0.5)
+    assert alarm is not None and alarm.limit == 0.45 and "GB/T 50452-2008" in alarm.standard
+    unlisted = replace(nanjing, id="not-listed")
+    made = detectors_for(load_rules(), unlisted)
+    foundation = by_rule(made["vib-found-sw/ppv"])["vibration-limit"]
+    foundation.feed("vib-found-sw/f1", at(23), 30.0)
+    assert foundation.update(at(23), 4.0) is None  # DIN line 3: 5.5 mm/s at 30 Hz
+    foundation.feed("vib-found-sw/f1", at(23), 5.0)
+    low = foundation.update(at(23), 4.0)  # 3 mm/s below 10 Hz
+    assert low is not None and low.limit == 3.0 and "DIN 4150-3" in low.standard
+    roof = by_rule(made["vib-roof/ppv"])["vibration-limit"]
+    roof.feed("vib-roof/f1", at(23), 5.0)
+    assert roof.update(at(23), 4.0) is None  # 8 mm/s at the top floor
+    stiffness = by_rule(made["vib-roof/f1"])["stiffness-loss"]
+    (temperature,) = stiffness.covariates
+    source = next(s for s in nanjing.sensors if s.id == temperature.split("/")[0])
+    assert temperature.endswith("/t") and source.zone != "interior"  # outdoor air or structure
+
+
+def test_construction_at_night_is_judged_on_laeq_and_lmax() -> None:
+    made = detectors_for(load_rules(), building())
+    site = by_rule(made["noise-n/laeq"])["construction-noise"]
+    assert site.update(at(14), 65.0) is None  # day limit 70
+    night = site.update(at(23), 58.0)
+    assert night is not None and night.limit == 55 and "GB 12523-2011" in night.standard
+    lmax = by_rule(made["noise-n/lmax"])["construction-lmax-night"]
+    assert lmax.update(at(14), 90.0) is None  # no Lmax rule by day
+    peak = lmax.update(at(2), 72.0)
+    assert peak is not None and peak.limit == 70
+
+
+def test_waveform_channels_per_axis_get_the_vibration_limit() -> None:
+    vib = Sensor(
+        id="vib",
+        kind=SensorKind.VIBRATION,
+        device_id="d",
+        floor=1,
+        zone="foundation",
+        position=(0, 0, 0),
+        normal=(0, 0, 1),
+        channels=(Channel("vib", "ppv_z", "mm/s"), Channel("vib", "f1", "Hz")),
+    )
+    made = detectors_for(
+        load_rules(), Building("x", "X", "", "rc", 2, ((0, 0, 0), (1, 1, 1)), "m", (vib,))
+    )
+    limit = by_rule(made["vib/ppv_z"])["vibration-limit"]
+    assert limit.covariates == ("vib/f1",)

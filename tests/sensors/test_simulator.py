@@ -101,3 +101,24 @@ def test_hazards_are_injected_where_and_when_the_scenario_says(building: Buildin
         4.0, abs=0.01
     )
     assert model.value(leaning, "y", later) == quiet.value(leaning, "y", later)
+
+
+def test_a_silenced_sensor_is_left_out_of_the_pack(building: Building) -> None:
+    from sensors.simulator import Scenario
+
+    t0 = datetime(2026, 11, 25, 12, 0, tzinfo=SHANGHAI).timestamp()
+    climate = [s for s in building.sensors if s.device_id == "climate-3f"]
+    dead = Scenario(
+        "dead", frozenset({climate[0].id}), t0, t0 + 3600, lambda s, m, t, v: v, silences=True
+    )
+    pack = senml_pack(SensorModel([dead]), climate, [t0 + 300 * i for i in range(-2, 14)])
+    names = [r["n"] for r in pack]
+    reported = {
+        (n, round(float(pack[0]["bt"]) + float(r.get("t", 0))))  # type: ignore[arg-type]
+        for n, r in zip(names, pack, strict=True)
+    }
+    first = climate[0].id
+    assert (f"{first}/t", round(t0 - 300)) in reported
+    assert not any(n.startswith(first) and t0 <= t < t0 + 3600 for n, t in reported)
+    assert (f"{first}/t", round(t0 + 3600)) in reported
+    assert any(n.startswith(climate[1].id) and t0 <= t < t0 + 3600 for n, t in reported)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from models.types import AlertState, Building, Reading
 from twin.context import TwinContext
-from twin.deps import BuildingDep, Context
+from twin.deps import BuildingDep, Context, parse_time
 from twin.schemas import BuildingPublic, ChannelState, ChannelStatus, iso
 
 router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"])
@@ -73,6 +73,7 @@ async def snapshot(
         str, Query(description="channel metric to colour by, e.g. t, rh, laeq")
     ] = "t",
     highlight: Annotated[str | None, Query(description="sensor id to mark")] = None,
+    at: Annotated[str | None, Query(description="moment, ISO 8601 or epoch s; default now")] = None,
 ) -> Response:
     """An offscreen render of the building coloured by a metric, with the sensors marked."""
     from viewer.scales import SCALES
@@ -81,8 +82,16 @@ async def snapshot(
         raise HTTPException(422, f"unknown metric {metric!r}; known: {', '.join(sorted(SCALES))}")
     if highlight is not None and highlight not in {s.id for s in building.sensors}:
         raise HTTPException(404, f"building {building.id} has no sensor {highlight!r}")
-    values = _fresh_values(building, await context.store.latest(building.id), metric, context)
-    png = await asyncio.to_thread(_render, context, building, values, metric, highlight)
+    if at is None:
+        values = _fresh_values(building, await context.store.latest(building.id), metric, context)
+        title = building.name
+    else:
+        from twin.frames import frame_at
+
+        moment = parse_time(at, "at")
+        values = dict((await frame_at(context.store, building, metric, moment)).values)
+        title = f"{building.name}, {iso(moment):%Y-%m-%d %H:%M:%S} UTC"
+    png = await asyncio.to_thread(_render, context, building, values, metric, highlight, title)
     return Response(png, media_type="image/png")
 
 
@@ -108,11 +117,12 @@ def _render(
     values: dict[str, float],
     metric: str,
     highlight: str | None,
+    title: str,
 ) -> bytes:
     from viewer.snapshot import render_snapshot
 
     with context.render_lock:
         mesh = context.mesh(building.model)
         return render_snapshot(
-            mesh, building.sensors, values, metric, highlight=highlight, title=building.name
+            mesh, building.sensors, values, metric, highlight=highlight, title=title
         )

@@ -1,0 +1,60 @@
+"""Detection in the pipeline: covariates reach their detectors, silent devices are noticed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alerts.manager import AlertManager
+from alerts.rules import load_rules
+from data import open_store
+from models.types import Alert, Building, Channel, Reading, Sensor, SensorKind
+
+T0 = 1_780_000_000.0
+
+
+def climate(sid: str, zone: str) -> Sensor:
+    return Sensor(
+        id=sid,
+        kind=SensorKind.CLIMATE,
+        device_id=f"gw-{sid}",
+        floor=2,
+        zone=zone,
+        position=(1, 1, 4),
+        normal=(0, 0, 1),
+        channels=(Channel(sid, "t", "Cel"), Channel(sid, "rh", "%RH")),
+        expected_interval_s=300.0,
+    )
+
+
+def building() -> Building:
+    return Building(
+        id="b", name="B", address="", structure_type="brick", noise_zone=2,
+        bounds=((0, 0, 0), (10, 10, 20)), model="m",
+        sensors=(climate("th-in", "interior"), climate("th-out", "west-facade")),
+    )  # fmt: skip
+
+
+async def test_condensation_uses_the_temperature_of_the_same_batch(tmp_path: Path) -> None:
+    saved: list[Alert] = []
+
+    async def save(alert: Alert) -> None:
+        saved.append(alert)
+
+    async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as store:
+        from twin.pipeline import Pipeline
+
+        pipeline = Pipeline(store, load_rules(), AlertManager(save=save))
+        await pipeline.add_building(building())
+        # rh listed before t at the same time: the pipeline must still feed t first.
+        await pipeline.detect([Reading("th-in/rh", T0, 93.0), Reading("th-in/t", T0, 12.0)])
+        assert {a.rule_id for a in saved} == {"condensation"}
+        # The clock runs ahead (an accelerated demo) but no device has moved on: nothing.
+        await pipeline.tick(T0 + 86_400)
+        assert {a.rule_id for a in saved} == {"condensation"}
+        await pipeline.detect([Reading("th-out/t", T0 + 600, 15.0)])
+        await pipeline.tick(T0 + 86_400)  # two intervals on: not yet silent
+        assert {a.rule_id for a in saved} == {"condensation"}
+        await pipeline.detect([Reading("th-out/t", T0 + 3 * 300 + 1, 15.0)])
+        await pipeline.tick(T0 + 86_400)
+        silent = [a for a in saved if a.rule_id == "silent"]
+        assert [a.sensor_id for a in silent] == ["th-in"] and "silent" in silent[0].message
