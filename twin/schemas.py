@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from data import Bucket, Summary
 from models.types import Alert, Building, DeadLetter, Reading, Sensor
 
 Vec = tuple[float, float, float]
@@ -77,6 +78,26 @@ class ReadingPublic(BaseModel):
     @classmethod
     def of(cls, r: Reading) -> ReadingPublic:
         return cls(time=iso(r.time), value=r.value)
+
+
+class SummaryPublic(BaseModel):
+    """One bucket of a series: its start, the mean as ``value``, min, max and count."""
+
+    time: datetime
+    value: float
+    min: float
+    max: float
+    count: int
+
+    @classmethod
+    def of(cls, s: Summary) -> SummaryPublic:
+        return cls(time=iso(s.time), value=s.mean, min=s.min, max=s.max, count=s.count)
+
+
+class SeriesPublic(BaseModel):
+    channel_id: str
+    bucket: Bucket
+    points: list[SummaryPublic]
 
 
 ChannelStatus = Literal["ok", "stale", "no_data", "warning", "alarm"]

@@ -16,7 +16,7 @@ import trimesh
 from alerts.manager import AlertManager
 from alerts.rules import load_rules
 from data import Store, open_store
-from models.types import AlertState, Building, Channel, Sensor, SensorKind
+from models.types import AlertState, Building, Channel, Reading, Sensor, SensorKind
 from sensors.ingest import Ingest
 from sensors.mqtt import MqttEndpoint
 from twin.app import create_app
@@ -178,6 +178,10 @@ async def test_bad_message_beside_good_one_costs_nothing(twin: Twin) -> None:
         if d in letter["payload"] or letter["device_id"] in (d, "intruder")
     )
     assert reasons == ["not_finite", "not_json", "unit_mismatch", "unknown_channel", "wrong_device"]
+    counts = (await twin.api.get("/api/v1/dead-letters/counts")).json()
+    assert counts["not_json"] >= 1 and counts["wrong_device"] >= 1
+    only = (await twin.api.get("/api/v1/dead-letters?reason=wrong_device")).json()
+    assert {letter["reason"] for letter in only} == {"wrong_device"}
     assert await twin.store.readings(f"{d}-th/t", NOW - 1, NOW + 1) != []
     rh = await twin.store.readings(f"{d}-th/rh", NOW - 60, NOW)
     assert [r.value for r in rh] == [55.0]
@@ -225,3 +229,29 @@ async def test_api_errors_say_what_to_do(twin: Twin) -> None:
     detail = (await twin.api.get(f"/api/v1/buildings/{twin.building.id}")).json()
     assert detail["bounds"] == [[0, 0, 0], [20, 10, 30]]
     assert {c["id"] for s in detail["sensors"] for c in s["channels"]} >= {f"{twin.device}-tilt/x"}
+
+
+async def test_series_summarises_per_bucket(twin: Twin) -> None:
+    d = twin.device
+    base = NOW - 7200
+    await twin.store.write_readings(
+        [Reading(f"{d}-th/t", base + s, v) for s, v in ((0, 10.0), (30, 20.0), (90, 30.0))]
+    )
+    series = (
+        await twin.api.get(
+            f"/api/v1/channels/{d}-th/t/series?start={base:.0f}&end={NOW:.0f}&bucket=1m"
+        )
+    ).json()
+    assert series["bucket"] == "1m"
+    assert [(p["value"], p["min"], p["max"], p["count"]) for p in series["points"]] == [
+        (15.0, 10.0, 20.0, 2),
+        (30.0, 30.0, 30.0, 1),
+    ]
+    auto = (
+        await twin.api.get(f"/api/v1/channels/{d}-th/t/series?start={base:.0f}&end={NOW:.0f}")
+    ).json()
+    assert auto["bucket"] == "raw" and len(auto["points"]) == 3
+    week = (
+        await twin.api.get(f"/api/v1/channels/{d}-th/t/series?start={NOW - 5 * 86400:.0f}")
+    ).json()
+    assert week["bucket"] == "1m"

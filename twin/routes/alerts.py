@@ -27,7 +27,16 @@ async def list_alerts(
 
 @router.get("/dead-letters")
 async def list_dead_letters(
-    context: Context, limit: Annotated[int, Query(ge=1, le=5000)] = 100
+    context: Context,
+    reason: Annotated[str | None, Query(description="only this reason, e.g. not_json")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 100,
 ) -> list[DeadLetterPublic]:
     """Rejected messages and records with the reason, newest first."""
-    return [DeadLetterPublic.of(d) for d in await context.store.dead_letters(limit=limit)]
+    letters = await context.store.dead_letters(reason=reason, limit=limit)
+    return [DeadLetterPublic.of(d) for d in letters]
+
+
+@router.get("/dead-letters/counts")
+async def dead_letter_counts(context: Context) -> dict[str, int]:
+    """How many messages or records were refused, per reason."""
+    return await context.store.dead_letter_counts()

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from data import UnknownChannelError
+from data import Bucket, UnknownChannelError
 from twin.deps import Context, parse_time
-from twin.schemas import ReadingPublic
+from twin.schemas import ReadingPublic, SeriesPublic, SummaryPublic
 
 router = APIRouter(prefix="/api/v1/channels", tags=["readings"])
 
@@ -37,3 +37,34 @@ async def channel_readings(
             404, f"no channel {channel_id!r}; a channel id is sensor/metric, e.g. tilt-ne/x"
         ) from None
     return [ReadingPublic.of(r) for r in readings]
+
+
+@router.get("/{channel_id:path}/series")
+async def channel_series(
+    channel_id: str,
+    context: Context,
+    start: Annotated[
+        str | None, Query(description="ISO 8601 or epoch seconds; default a day before end")
+    ] = None,
+    end: Annotated[str | None, Query(description="ISO 8601 or epoch seconds; default now")] = None,
+    bucket: Annotated[
+        Bucket | None,
+        Query(description="raw, 1m or 1h; chosen from the range when not given"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> SeriesPublic:
+    """Min, max and mean per bucket, for charts and replay over any range."""
+    end_s = parse_time(end, "end") if end is not None else context.clock() + 1.0
+    start_s = parse_time(start, "start") if start is not None else end_s - 86_400.0
+    if start_s > end_s:
+        raise HTTPException(422, "start must not be after end")
+    width = bucket or Bucket.for_range(start_s, end_s)
+    try:
+        points = await context.store.series(channel_id, start_s, end_s, width, limit=limit)
+    except UnknownChannelError:
+        raise HTTPException(
+            404, f"no channel {channel_id!r}; a channel id is sensor/metric, e.g. tilt-ne/x"
+        ) from None
+    return SeriesPublic(
+        channel_id=channel_id, bucket=width, points=[SummaryPublic.of(p) for p in points]
+    )
