@@ -19,6 +19,15 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from data.postgres_schema import WAVEFORM_RETENTION_DAYS, migrations
+from data.rows import (
+    ALERT_COLUMNS,
+    SENSOR_COLUMNS,
+    alert_from_row,
+    alert_row,
+    building_from_row,
+    sensor_from_row,
+    sensor_values,
+)
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
 from models.types import (
     Alert,
@@ -27,9 +36,6 @@ from models.types import (
     Channel,
     DeadLetter,
     Reading,
-    Sensor,
-    SensorKind,
-    Severity,
 )
 
 log = logging.getLogger(__name__)
@@ -65,11 +71,6 @@ WITH inserted AS (
 ), {_rollup("1m", "minute").strip()}, {_rollup("1h", "hour").strip()}
 SELECT count(*) FROM inserted
 """
-
-_ALERT_COLUMNS = (
-    "id, building_id, sensor_id, channel_id, rule_id, state, severity, opened_at, updated_at, "
-    "value, worst_value, limit_value, standard, message, resolved_at, last_seen_at"
-)
 
 
 class PostgresStore:
@@ -179,25 +180,16 @@ class PostgresStore:
             )
             for ordinal, s in enumerate(building.sensors):
                 await conn.execute(
-                    "INSERT INTO sensors VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s) ON CONFLICT (id) DO UPDATE SET building_id = excluded.building_id, "
+                    "INSERT INTO sensors (ordinal, id, building_id, kind, device_id, floor, zone, "
+                    "x, y, z, nx, ny, nz, expected_interval_s) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                    "building_id = excluded.building_id, "
                     "ordinal = excluded.ordinal, kind = excluded.kind, "
                     "device_id = excluded.device_id, floor = excluded.floor, zone = excluded.zone,"
                     " x = excluded.x, y = excluded.y, z = excluded.z, nx = excluded.nx, "
                     "ny = excluded.ny, nz = excluded.nz, "
                     "expected_interval_s = excluded.expected_interval_s",
-                    (
-                        s.id,
-                        building.id,
-                        ordinal,
-                        s.kind.value,
-                        s.device_id,
-                        s.floor,
-                        s.zone,
-                        *s.position,
-                        *s.normal,
-                        s.expected_interval_s,
-                    ),
+                    (ordinal, *sensor_values(s, building.id)),
                 )
                 for ch in s.channels:
                     await conn.execute(
@@ -233,35 +225,11 @@ class PostgresStore:
             for sensor_id, metric, unit in await cur.fetchall():
                 channels.setdefault(sensor_id, []).append(Channel(sensor_id, metric, unit))
             cur = await conn.execute(
-                "SELECT id, kind, device_id, floor, zone, x, y, z, nx, ny, nz, "
-                "expected_interval_s FROM sensors WHERE building_id = %s ORDER BY ordinal",
+                f"SELECT {SENSOR_COLUMNS} FROM sensors WHERE building_id = %s ORDER BY ordinal",
                 (building_id,),
             )
-            sensors = tuple(
-                Sensor(
-                    id=r[0],
-                    kind=SensorKind(r[1]),
-                    device_id=r[2],
-                    floor=r[3],
-                    zone=r[4],
-                    position=(r[5], r[6], r[7]),
-                    normal=(r[8], r[9], r[10]),
-                    channels=tuple(channels.get(r[0], ())),
-                    expected_interval_s=r[11],
-                )
-                for r in await cur.fetchall()
-            )
-        lo, hi = row[5]
-        return Building(
-            id=row[0],
-            name=row[1],
-            address=row[2],
-            structure_type=row[3],
-            noise_zone=row[4],
-            bounds=((lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])),
-            model=row[6],
-            sensors=sensors,
-        )
+            sensors = [sensor_from_row(r, channels.get(r[0], ())) for r in await cur.fetchall()]
+        return building_from_row(row, row[5], sensors)
 
     # -- readings ---------------------------------------------------------------------------
 
@@ -341,31 +309,14 @@ class PostgresStore:
     async def save_alert(self, alert: Alert) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ({', '.join(['%s'] * 16)}) "
+                f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ({', '.join(['%s'] * 16)}) "
                 "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
                 "severity = excluded.severity, updated_at = excluded.updated_at, "
                 "value = excluded.value, worst_value = excluded.worst_value, "
                 "limit_value = excluded.limit_value, message = excluded.message, "
                 "channel_id = excluded.channel_id, resolved_at = excluded.resolved_at, "
                 "last_seen_at = excluded.last_seen_at",
-                (
-                    alert.id,
-                    alert.building_id,
-                    alert.sensor_id,
-                    alert.channel_id,
-                    alert.rule_id,
-                    alert.state.value,
-                    alert.severity.value,
-                    alert.opened_at,
-                    alert.updated_at,
-                    alert.value,
-                    alert.worst_value,
-                    alert.limit,
-                    alert.standard,
-                    alert.message,
-                    alert.resolved_at,
-                    alert.last_seen_at,
-                ),
+                alert_row(alert),
             )
 
     async def alerts(
@@ -377,32 +328,12 @@ class PostgresStore:
     ) -> list[Alert]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE (%(b)s::text IS NULL OR "
+                f"SELECT {ALERT_COLUMNS} FROM alerts WHERE (%(b)s::text IS NULL OR "
                 "building_id = %(b)s) AND (%(s)s::text IS NULL OR state = %(s)s) "
                 "ORDER BY opened_at DESC LIMIT %(n)s",
                 {"b": building_id, "s": state.value if state else None, "n": limit},
             )
-            return [
-                Alert(
-                    id=r[0],
-                    building_id=r[1],
-                    sensor_id=r[2],
-                    channel_id=r[3],
-                    rule_id=r[4],
-                    state=AlertState(r[5]),
-                    severity=Severity(r[6]),
-                    opened_at=r[7],
-                    updated_at=r[8],
-                    value=r[9],
-                    worst_value=r[10],
-                    limit=r[11],
-                    standard=r[12],
-                    message=r[13],
-                    resolved_at=r[14],
-                    last_seen_at=r[15],
-                )
-                for r in await cur.fetchall()
-            ]
+            return [alert_from_row(r) for r in await cur.fetchall()]
 
     # -- dead letters -----------------------------------------------------------------------
 

@@ -6,10 +6,19 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import aiosqlite
 
+from data.rows import (
+    ALERT_COLUMNS,
+    SENSOR_COLUMNS,
+    alert_from_row,
+    alert_row,
+    building_from_row,
+    sensor_from_row,
+    sensor_values,
+)
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
 from models.types import (
     Alert,
@@ -18,9 +27,6 @@ from models.types import (
     Channel,
     DeadLetter,
     Reading,
-    Sensor,
-    SensorKind,
-    Severity,
 )
 
 SCHEMA_VERSION = 1
@@ -64,11 +70,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     device_id TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL
 );
 """
-
-_ALERT_COLUMNS = (
-    "id, building_id, sensor_id, channel_id, rule_id, state, severity, opened_at, updated_at, "
-    "value, worst_value, limit_value, standard, message, resolved_at, last_seen_at"
-)
 
 
 class SqliteStore:
@@ -147,17 +148,7 @@ class SqliteStore:
                 "kind=excluded.kind, device_id=excluded.device_id, floor=excluded.floor, "
                 "zone=excluded.zone, x=excluded.x, y=excluded.y, z=excluded.z, nx=excluded.nx, "
                 "ny=excluded.ny, nz=excluded.nz, expected_interval_s=excluded.expected_interval_s",
-                (
-                    s.id,
-                    building.id,
-                    s.kind.value,
-                    s.device_id,
-                    s.floor,
-                    s.zone,
-                    *s.position,
-                    *s.normal,
-                    s.expected_interval_s,
-                ),
+                sensor_values(s, building.id),
             )
             for ch in s.channels:
                 # Keep the channel's key stable so its readings stay attached.
@@ -192,37 +183,12 @@ class SqliteStore:
         ) as cur:
             async for sensor_id, metric, unit in cur:
                 channels.setdefault(sensor_id, []).append(Channel(sensor_id, metric, unit))
-        sensors = []
         async with self.db.execute(
-            "SELECT id, kind, device_id, floor, zone, x, y, z, nx, ny, nz, expected_interval_s "
-            "FROM sensors WHERE building_id = ? ORDER BY rowid",
+            f"SELECT {SENSOR_COLUMNS} FROM sensors WHERE building_id = ? ORDER BY rowid",
             (building_id,),
         ) as cur:
-            async for r in cur:
-                sensors.append(
-                    Sensor(
-                        id=r[0],
-                        kind=SensorKind(r[1]),
-                        device_id=r[2],
-                        floor=r[3],
-                        zone=r[4],
-                        position=(r[5], r[6], r[7]),
-                        normal=(r[8], r[9], r[10]),
-                        channels=tuple(channels.get(r[0], ())),
-                        expected_interval_s=r[11],
-                    )
-                )
-        lo, hi = json.loads(row[5])
-        return Building(
-            id=row[0],
-            name=row[1],
-            address=row[2],
-            structure_type=row[3],
-            noise_zone=row[4],
-            bounds=((lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])),
-            model=row[6],
-            sensors=tuple(sensors),
-        )
+            sensors = [sensor_from_row(r, channels.get(r[0], ())) async for r in cur]
+        return building_from_row(row, json.loads(row[5]), sensors)
 
     # -- readings ---------------------------------------------------------------------------
 
@@ -286,26 +252,9 @@ class SqliteStore:
 
     async def save_alert(self, alert: Alert) -> None:
         await self.db.execute(
-            f"INSERT OR REPLACE INTO alerts ({_ALERT_COLUMNS}) "
+            f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                alert.id,
-                alert.building_id,
-                alert.sensor_id,
-                alert.channel_id,
-                alert.rule_id,
-                alert.state.value,
-                alert.severity.value,
-                alert.opened_at,
-                alert.updated_at,
-                alert.value,
-                alert.worst_value,
-                alert.limit,
-                alert.standard,
-                alert.message,
-                alert.resolved_at,
-                alert.last_seen_at,
-            ),
+            alert_row(alert),
         )
         await self.db.commit()
 
@@ -325,10 +274,10 @@ class SqliteStore:
             args.append(state.value)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         async with self.db.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts {clause} ORDER BY opened_at DESC LIMIT ?",
+            f"SELECT {ALERT_COLUMNS} FROM alerts {clause} ORDER BY opened_at DESC LIMIT ?",
             (*args, limit),
         ) as cur:
-            return [_alert_from_row(r) async for r in cur]
+            return [alert_from_row(r) async for r in cur]
 
     # -- dead letters -----------------------------------------------------------------------
 
@@ -355,24 +304,3 @@ class SqliteStore:
             "SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY reason"
         ) as cur:
             return {reason: n async for reason, n in cur}
-
-
-def _alert_from_row(r: Any) -> Alert:
-    return Alert(
-        id=r[0],
-        building_id=r[1],
-        sensor_id=r[2],
-        channel_id=r[3],
-        rule_id=r[4],
-        state=AlertState(r[5]),
-        severity=Severity(r[6]),
-        opened_at=r[7],
-        updated_at=r[8],
-        value=r[9],
-        worst_value=r[10],
-        limit=r[11],
-        standard=r[12],
-        message=r[13],
-        resolved_at=r[14],
-        last_seen_at=r[15],
-    )
