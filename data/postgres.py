@@ -36,6 +36,7 @@ from models.types import (
     Channel,
     DeadLetter,
     Reading,
+    WaveformBlock,
 )
 
 log = logging.getLogger(__name__)
@@ -284,6 +285,32 @@ class PostgresStore:
         async with self._pool.connection() as conn:
             cur = await conn.execute(query, (self._key(channel_id), start, end, limit))
             return [Summary(t, int(n), m, lo, hi) for t, n, m, lo, hi in await cur.fetchall()]
+
+    async def write_waveforms(self, blocks: Sequence[WaveformBlock]) -> int:
+        if not blocks:
+            return 0
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO waveforms VALUES (%s, %s, to_timestamp(%s), %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [(b.sensor_id, b.axis, b.t0, b.rate_hz, list(b.samples)) for b in blocks],
+            )
+            return max(cur.rowcount, 0)
+
+    async def waveforms(
+        self, sensor_id: str, start: float, end: float, *, limit: int = 100
+    ) -> list[WaveformBlock]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT axis, extract(epoch FROM t0)::float8, rate_hz, samples FROM waveforms "
+                "WHERE sensor_id = %s AND t0 >= to_timestamp(%s) AND t0 < to_timestamp(%s) "
+                "ORDER BY t0, axis LIMIT %s",
+                (sensor_id, start, end, limit),
+            )
+            return [
+                WaveformBlock(sensor_id, axis, t0, rate, tuple(samples))
+                for axis, t0, rate, samples in await cur.fetchall()
+            ]
 
     async def latest(self, building_id: str) -> dict[str, Reading]:
         async with self._pool.connection() as conn:

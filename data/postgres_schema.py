@@ -85,7 +85,7 @@ SELECT add_continuous_aggregate_policy('readings_1h', start_offset => interval '
 WAVEFORMS = """
 CREATE TABLE waveforms (
     sensor_id text NOT NULL, axis text NOT NULL, t0 timestamptz NOT NULL,
-    rate_hz float8 NOT NULL, unit text NOT NULL, samples float8[] NOT NULL,
+    rate_hz float8 NOT NULL, samples float8[] NOT NULL,
     PRIMARY KEY (sensor_id, axis, t0)
 );
 CREATE INDEX waveforms_t0_brin ON waveforms USING brin (t0);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ from models.types import (
     Channel,
     DeadLetter,
     Reading,
+    WaveformBlock,
 )
 
 SCHEMA_VERSION = 1
@@ -65,6 +67,11 @@ CREATE TABLE IF NOT EXISTS alerts (
     standard TEXT NOT NULL, message TEXT NOT NULL, resolved_at REAL, last_seen_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_opened ON alerts(opened_at);
+CREATE TABLE IF NOT EXISTS waveforms (
+    sensor_id TEXT NOT NULL, axis TEXT NOT NULL, t0 REAL NOT NULL, rate_hz REAL NOT NULL,
+    samples BLOB NOT NULL,
+    PRIMARY KEY (sensor_id, axis, t0)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, reason TEXT NOT NULL, topic TEXT NOT NULL,
     device_id TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL
@@ -232,6 +239,32 @@ class SqliteStore:
             (width, width, self._key(channel_id), start, end, limit),
         ) as cur:
             return [Summary(float(b), n, mean, lo, hi) async for b, n, mean, lo, hi in cur]
+
+    async def write_waveforms(self, blocks: Sequence[WaveformBlock]) -> int:
+        db = self.db
+        before = db.total_changes
+        await db.executemany(
+            "INSERT OR IGNORE INTO waveforms VALUES (?, ?, ?, ?, ?)",
+            [
+                (b.sensor_id, b.axis, b.t0, b.rate_hz, array("d", b.samples).tobytes())
+                for b in blocks
+            ],
+        )
+        await db.commit()
+        return db.total_changes - before
+
+    async def waveforms(
+        self, sensor_id: str, start: float, end: float, *, limit: int = 100
+    ) -> list[WaveformBlock]:
+        async with self.db.execute(
+            "SELECT axis, t0, rate_hz, samples FROM waveforms WHERE sensor_id = ? AND t0 >= ? "
+            "AND t0 < ? ORDER BY t0, axis LIMIT ?",
+            (sensor_id, start, end, limit),
+        ) as cur:
+            return [
+                WaveformBlock(sensor_id, axis, t0, rate, tuple(array("d", raw)))
+                async for axis, t0, rate, raw in cur
+            ]
 
     async def latest(self, building_id: str) -> dict[str, Reading]:
         # One indexed lookup per channel: the primary key makes each a b-tree seek.

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from models.types import Alert, AlertState, Building, DeadLetter, Reading
+from models.types import Alert, AlertState, Building, DeadLetter, Reading, WaveformBlock
 
 
 class StoreError(RuntimeError):
@@ -88,6 +88,16 @@ class Store(Protocol):
         self, channel_id: str, start: float, end: float, bucket: Bucket, *, limit: int = 10_000
     ) -> list[Summary]:
         """Readings of one channel with ``start <= time < end`` summarised per bucket."""
+        ...
+
+    async def write_waveforms(self, blocks: Sequence[WaveformBlock]) -> int:
+        """Store raw blocks; a repeated (sensor, axis, t0) is a no-op. Returns how many were new."""
+        ...
+
+    async def waveforms(
+        self, sensor_id: str, start: float, end: float, *, limit: int = 100
+    ) -> list[WaveformBlock]:
+        """Raw blocks of one sensor with ``start <= t0 < end``, oldest first."""
         ...
 
     async def latest(self, building_id: str) -> dict[str, Reading]:

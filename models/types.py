@@ -164,3 +164,18 @@ class DeadLetter:
     device_id: str
     detail: str
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WaveformBlock:
+    """A block of vibration samples (velocity, mm/s) from one axis of one sensor."""
+
+    sensor_id: str
+    axis: str
+    t0: float
+    rate_hz: float
+    samples: tuple[float, ...]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.rate_hz

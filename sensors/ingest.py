@@ -17,19 +17,36 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.types import DeadLetter, Reading
+from models.types import DeadLetter, Reading, WaveformBlock
 from sensors.mqtt import Delivery, DurableSubscriber, MqttEndpoint
-from sensors.senml import Limits, Reason, RegisteredChannel, device_from_topic, parse_senml
+from sensors.senml import (
+    Limits,
+    Reason,
+    RegisteredChannel,
+    Rejection,
+    device_from_topic,
+    parse_senml,
+)
 from sensors.spool import Spool
+from sensors.waveform import (
+    RegisteredVibrationSensor,
+    device_from_waveform_topic,
+    parse_waveform,
+)
 
 log = logging.getLogger(__name__)
 
 READINGS_TOPIC_FILTER = "twin/v1/devices/+/readings"
+WAVEFORM_TOPIC_FILTER = "twin/v1/devices/+/waveform"
 DEAD_LETTER_PAYLOAD_BYTES = 1024
 MAX_DEAD_LETTERS_PER_MESSAGE = 20
 
-StoreBatch = Callable[[list[Reading], list[DeadLetter]], Awaitable[None]]
+# Returns every reading it stored: the batch's and those derived from its waveform blocks.
+StoreBatch = Callable[
+    [list[Reading], list[DeadLetter], list[WaveformBlock]], Awaitable[list[Reading]]
+]
 AfterStore = Callable[[list[Reading]], Awaitable[None]]
+NO_VIBRATION_SENSORS: Mapping[str, RegisteredVibrationSensor] = {}
 
 
 @dataclass(slots=True)
@@ -45,6 +62,7 @@ class IngestCounters:
 class _Batch:
     readings: list[Reading] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    waveforms: list[WaveformBlock] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
 
 
@@ -57,6 +75,9 @@ class Ingest:
         *,
         registry: Callable[[], Mapping[str, RegisteredChannel]],
         store: StoreBatch,
+        vibration_sensors: Callable[[], Mapping[str, RegisteredVibrationSensor]] = (
+            lambda: NO_VIBRATION_SENSORS
+        ),
         spool_dir: Path,
         after_store: AfterStore | None = None,
         clock: Callable[[], float] = time.time,
@@ -71,13 +92,14 @@ class Ingest:
     ) -> None:
         self.subscriber = DurableSubscriber(
             endpoint,
-            [READINGS_TOPIC_FILTER],
+            [READINGS_TOPIC_FILTER, WAVEFORM_TOPIC_FILTER],
             client_id=client_id,
             share_group=share_group,
             receive_maximum=receive_maximum,
             mqtt5=mqtt5,
         )
         self.registry = registry
+        self.vibration_sensors = vibration_sensors
         self.store = store
         self.after_store = after_store
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
@@ -120,6 +142,9 @@ class Ingest:
         self.counters.messages += 1
         batch.deliveries.append(delivery)
         now = self.clock()
+        if delivery.topic.endswith("/waveform"):
+            self._take_waveform(batch, now, delivery)
+            return
         device_id = device_from_topic(delivery.topic)
         if device_id is None:
             self._reject(batch, now, delivery, "", Reason.BAD_TOPIC, "not a readings topic")
@@ -149,6 +174,23 @@ class Ingest:
                 _dead_letter(now, delivery, device_id, last, f"{extra} more records refused")
             )
 
+    def _take_waveform(self, batch: _Batch, now: float, delivery: Delivery) -> None:
+        device_id = device_from_waveform_topic(delivery.topic)
+        if device_id is None:
+            self._reject(batch, now, delivery, "", Reason.BAD_TOPIC, "not a waveform topic")
+            return
+        outcome = parse_waveform(
+            delivery.payload,
+            device_id=device_id,
+            now=now,
+            sensors=self.vibration_sensors(),
+            limits=self.limits,
+        )
+        if isinstance(outcome, Rejection):
+            self._reject(batch, now, delivery, device_id, outcome.reason, outcome.detail)
+        else:
+            batch.waveforms.append(outcome)
+
     def _reject(
         self,
         batch: _Batch,
@@ -163,16 +205,18 @@ class Ingest:
 
     async def _make_durable(self, batch: _Batch) -> None:
         """Commit the batch, or spool it; wait (not acknowledging) while the spool is full."""
-        if not batch.readings and not batch.dead_letters:
+        if not (batch.readings or batch.dead_letters or batch.waveforms):
             return
         async with self._write_lock:
-            if self.spool.empty and await self._store(batch.readings, batch.dead_letters):
-                self.counters.stored += len(batch.readings)
-                stored = True
-            else:
-                stored = False
-        if stored:
-            await self._after_store(batch.readings)
+            stored = (
+                await self._store(batch.readings, batch.dead_letters, batch.waveforms)
+                if self.spool.empty
+                else None
+            )
+            if stored is not None:
+                self.counters.stored += len(stored)
+        if stored is not None:
+            await self._after_store(stored)
             return
         while not await asyncio.to_thread(self.spool.append, batch.readings, batch.dead_letters):
             if not self.back_pressure:
@@ -184,18 +228,24 @@ class Ingest:
         self.back_pressure = False
         self.counters.spooled += len(batch.readings)
 
-    async def _store(self, readings: list[Reading], dead_letters: list[DeadLetter]) -> bool:
+    async def _store(
+        self,
+        readings: list[Reading],
+        dead_letters: list[DeadLetter],
+        waveforms: list[WaveformBlock],
+    ) -> list[Reading] | None:
+        """Everything stored, or None (and the store marked down) if that failed."""
         try:
-            await self.store(readings, dead_letters)
+            stored = await self.store(readings, dead_letters, waveforms)
         except Exception as exc:
             if self.store_up:
                 log.warning("store unavailable (%s); spooling to %s", exc, self.spool.directory)
             self.store_up = False
-            return False
+            return None
         if not self.store_up:
             log.warning("store is back")
         self.store_up = True
-        return True
+        return stored
 
     async def _after_store(self, readings: list[Reading]) -> None:
         if self.after_store is None or not readings:
@@ -218,12 +268,13 @@ class Ingest:
             segment = await asyncio.to_thread(self.spool.oldest)
             if segment is None:
                 return False
-            if not await self._store(segment.readings, segment.dead_letters):
+            stored = await self._store(segment.readings, segment.dead_letters, segment.waveforms)
+            if stored is None:
                 return False
-            self.counters.stored += len(segment.readings)
+            self.counters.stored += len(stored)
             await asyncio.to_thread(self.spool.remove, segment)
         log.info("replayed %d spooled readings", len(segment.readings))
-        await self._after_store(segment.readings)
+        await self._after_store(stored)
         return True
 
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.types import DeadLetter, Reading
+from models.types import DeadLetter, Reading, WaveformBlock
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class Segment:
     path: Path
     readings: list[Reading]
     dead_letters: list[DeadLetter]
+    waveforms: list[WaveformBlock]
 
 
 class Spool:
@@ -48,7 +49,12 @@ class Spool:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def append(self, readings: list[Reading], dead_letters: list[DeadLetter]) -> bool:
+    def append(
+        self,
+        readings: list[Reading],
+        dead_letters: list[DeadLetter],
+        waveforms: list[WaveformBlock] | None = None,
+    ) -> bool:
         """Write one batch durably; False (nothing written) when the spool is full."""
         body = json.dumps(
             {
@@ -63,6 +69,9 @@ class Spool:
                         base64.b64encode(d.payload).decode(),
                     ]
                     for d in dead_letters
+                ],
+                "waveforms": [
+                    [w.sensor_id, w.axis, w.t0, w.rate_hz, list(w.samples)] for w in waveforms or ()
                 ],
             },
             separators=(",", ":"),
@@ -93,6 +102,10 @@ class Spool:
             [
                 DeadLetter(t, reason, topic, device, detail, base64.b64decode(payload))
                 for t, reason, topic, device, detail, payload in data["dead_letters"]
+            ],
+            [
+                WaveformBlock(sensor, axis, t0, rate, tuple(samples))
+                for sensor, axis, t0, rate, samples in data.get("waveforms", ())
             ],
         )
 

@@ -48,6 +48,7 @@ async def run_ingest(
             endpoint,
             registry=pipeline.registry,
             store=pipeline.store_batch,
+            vibration_sensors=pipeline.vibration_sensors,
             after_store=pipeline.detect,
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from alerts.catalogue import detectors_for
 from alerts.detectors import Detector, Watchdog
 from alerts.manager import AlertManager
 from alerts.rules import Rules
 from data import Store
-from models.types import Building, DeadLetter, Reading
+from models.types import Building, DeadLetter, Reading, SensorKind, WaveformBlock
 from sensors.senml import RegisteredChannel
+from sensors.waveform import RegisteredVibrationSensor
+from twin.waveforms import derive_readings, derived_channels
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ class Pipeline:
         self._consumers: dict[str, list[Detector]] = {}  # covariate channel -> detectors using it
         self._watchdogs: list[tuple[str, str, Watchdog]] = []  # (building, sensor, detector)
         self._reading_clock = float("-inf")  # time of the newest reading judged
+        self._buildings: dict[str, Building] = {}
+        self._vibration: dict[str, RegisteredVibrationSensor] = {}
 
     async def add_building(self, building: Building) -> None:
         """Register a building in the store and start watching its channels."""
@@ -42,7 +47,16 @@ class Pipeline:
             for ch in sensor.channels:
                 self._registry[ch.id] = RegisteredChannel(sensor.device_id, ch.unit)
                 self._owner[ch.id] = (building.id, sensor.id)
-        made = detectors_for(self.rules, building)
+        self._buildings[building.id] = building
+        for sensor in building.sensors:
+            if sensor.kind is SensorKind.VIBRATION:
+                self._vibration[sensor.id] = RegisteredVibrationSensor(sensor.device_id)
+        # Channels already watched keep their detectors and what those have learned.
+        made = {
+            cid: detectors
+            for cid, detectors in detectors_for(self.rules, building).items()
+            if cid not in self._detectors
+        }
         self._detectors.update(made)
         for detectors in made.values():
             for detector in detectors:
@@ -55,16 +69,51 @@ class Pipeline:
     def registry(self) -> Mapping[str, RegisteredChannel]:
         return self._registry
 
+    def vibration_sensors(self) -> Mapping[str, RegisteredVibrationSensor]:
+        return self._vibration
+
     async def store_batch(
-        self, readings: Sequence[Reading], dead_letters: Sequence[DeadLetter]
-    ) -> None:
-        """Make one ingest batch durable: its readings and its dead letters."""
+        self,
+        readings: Sequence[Reading],
+        dead_letters: Sequence[DeadLetter],
+        waveforms: Sequence[WaveformBlock] = (),
+    ) -> list[Reading]:
+        """Make one ingest batch durable: readings, dead letters, raw waveform blocks and the
+        readings derived from them. Returns every reading stored, derived ones included."""
+        if waveforms:
+            await self.store.write_waveforms(waveforms)
+            await self._register_derived_channels(waveforms)
+            readings = [*readings, *derive_readings(waveforms)]
         if readings:
             await self.store.write_readings(readings)
         if dead_letters:
             for letter in dead_letters:
                 log.info("rejected from %s: %s (%s)", letter.topic, letter.reason, letter.detail)
             await self.store.write_dead_letters(dead_letters)
+        return list(readings)
+
+    async def _register_derived_channels(self, waveforms: Sequence[WaveformBlock]) -> None:
+        """Add the per-axis feature channels of a vibration sensor on its first block."""
+        missing = {
+            ch for b in waveforms for ch in derived_channels(b) if ch.id not in self._registry
+        }
+        if not missing:
+            return
+        for building in list(self._buildings.values()):
+            sensors = tuple(
+                replace(
+                    s,
+                    channels=s.channels
+                    + tuple(
+                        sorted(
+                            (ch for ch in missing if ch.sensor_id == s.id), key=lambda c: c.metric
+                        )
+                    ),
+                )
+                for s in building.sensors
+            )
+            if sensors != building.sensors:
+                await self.add_building(replace(building, sensors=sensors))
 
     async def detect(self, batch: Sequence[Reading]) -> None:
         """Run stored readings through their channels' detectors and the alert manager."""

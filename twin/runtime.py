@@ -94,6 +94,7 @@ async def _serve(
         endpoint,
         registry=pipeline.registry,
         store=pipeline.store_batch,
+        vibration_sensors=pipeline.vibration_sensors,
         after_store=pipeline.detect,
         spool_dir=options.db.parent / "spool",
         clock=now,

@@ -18,6 +18,7 @@ from models.types import (
     Sensor,
     SensorKind,
     Severity,
+    WaveformBlock,
 )
 
 
@@ -203,3 +204,16 @@ async def test_dead_letters_filtered_and_counted_per_reason(store: Store) -> Non
     assert await store.dead_letter_counts() == {"not_json": 2, "unit_mismatch": 1}
     only = await store.dead_letters(reason="unit_mismatch")
     assert [d.reason for d in only] == ["unit_mismatch"]
+
+
+async def test_waveform_blocks_round_trip_and_repeat_is_a_no_op(store: Store) -> None:
+    blocks = [
+        WaveformBlock("tilt-a", axis, 100.0 + i, 200.0, tuple(float(k) / 7 for k in range(32)))
+        for i in range(2)
+        for axis in ("x", "z")
+    ]
+    assert await store.write_waveforms(blocks) == 4
+    assert await store.write_waveforms(blocks[:1]) == 0
+    got = await store.waveforms("tilt-a", 100.0, 101.0)
+    assert got == [blocks[0], blocks[1]]
+    assert await store.waveforms("tilt-a", 0, 1000, limit=3) == blocks[:3]

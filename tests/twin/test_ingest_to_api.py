@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ def make_building(device: str) -> Building:
                 (10.0, 0.0, 15.0),
                 [("t", "Cel"), ("rh", "%RH")],
             ),
+            sensor(
+                f"{device}-vib", SensorKind.VIBRATION, "roof", (10.0, 5.0, 30.0), [("ppv", "mm/s")]
+            ),
         ),
     )
 
@@ -81,10 +85,12 @@ class Twin:
     ingest: Ingest
     api: httpx.AsyncClient
 
-    async def publish(self, payload: bytes | str, device: str | None = None) -> None:
+    async def publish(
+        self, payload: bytes | str, device: str | None = None, kind: str = "readings"
+    ) -> None:
         proc = await asyncio.create_subprocess_exec(
             "mosquitto_pub", "-h", self.endpoint.host, "-p", str(self.endpoint.port), "-q", "1",
-            "-t", f"twin/v1/devices/{device or self.device}/readings", "-m", payload,
+            "-t", f"twin/v1/devices/{device or self.device}/{kind}", "-m", payload,
         )  # fmt: skip
         assert await asyncio.wait_for(proc.wait(), 10) == 0
 
@@ -109,6 +115,7 @@ async def twin(mosquitto: MqttEndpoint, tmp_path: Path) -> AsyncIterator[Twin]:
             mosquitto,
             registry=pipeline.registry,
             store=pipeline.store_batch,
+            vibration_sensors=pipeline.vibration_sensors,
             after_store=pipeline.detect,
             spool_dir=tmp_path / "spool",
             clock=lambda: NOW,
@@ -255,3 +262,28 @@ async def test_series_summarises_per_bucket(twin: Twin) -> None:
         await twin.api.get(f"/api/v1/channels/{d}-th/t/series?start={NOW - 5 * 86400:.0f}")
     ).json()
     assert week["bucket"] == "1m"
+
+
+async def test_waveform_block_is_kept_raw_and_its_features_become_readings(twin: Twin) -> None:
+    d = twin.device
+    t0 = NOW - 30
+    samples = [round(1.2 * math.sin(2 * math.pi * 2.5 * k / 200), 6) for k in range(1024)]
+    block = {"sensor": f"{d}-vib", "axis": "z", "t0": t0, "rate_hz": 200, "unit": "mm/s"}
+    await twin.publish(json.dumps({**block, "samples": samples}), kind="waveform")
+    await twin.publish(json.dumps({**block, "samples": samples[:4]}), kind="waveform")
+    ppv = await twin.wait_for(
+        f"/api/v1/channels/{d}-vib/ppv_z/readings?start={t0 - 1:.0f}&end={NOW:.0f}",
+        lambda body: isinstance(body, list) and len(body) == 1,
+    )
+    assert abs(ppv[0]["value"] - 1.2) < 0.01
+    f1 = (await twin.api.get(f"/api/v1/channels/{d}-vib/f1_z/readings?start={t0 - 1:.0f}")).json()
+    assert abs(f1[0]["value"] - 2.5) < 0.8  # Welch resolution: 200 Hz / 256 samples
+    (raw,) = await twin.store.waveforms(f"{d}-vib", t0 - 1, NOW)
+    assert raw.rate_hz == 200 and len(raw.samples) == 1024
+    detail = (await twin.api.get(f"/api/v1/buildings/{twin.building.id}")).json()
+    vib = next(s for s in detail["sensors"] if s["id"] == f"{d}-vib")
+    assert {c["metric"] for c in vib["channels"]} == {"ppv", "ppv_z", "rms_z", "f1_z"}
+    letters = await twin.wait_for(
+        "/api/v1/dead-letters?reason=bad_record", lambda body: any(d in x["payload"] for x in body)
+    )
+    assert "samples" in letters[0]["detail"]
