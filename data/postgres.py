@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from data.postgres_schema import WAVEFORM_RETENTION_DAYS, migrations
+from data.postgres_schema import migrations
 from data.rows import (
     ALERT_COLUMNS,
     SENSOR_COLUMNS,
@@ -323,13 +323,10 @@ class PostgresStore:
             )
             return {cid: Reading(cid, t, v) for cid, t, v in await cur.fetchall()}
 
-    async def prune(self, *, waveform_retention_days: float = WAVEFORM_RETENTION_DAYS) -> None:
-        """Drop raw waveform blocks past their retention (TimescaleDB prunes readings itself)."""
+    async def prune_waveforms(self, before: float) -> int:
         async with self._pool.connection() as conn:
-            await conn.execute(
-                "DELETE FROM waveforms WHERE t0 < now() - make_interval(days => %s)",
-                (waveform_retention_days,),
-            )
+            cur = await conn.execute("DELETE FROM waveforms WHERE t0 < to_timestamp(%s)", (before,))
+            return max(cur.rowcount, 0)
 
     # -- alerts -----------------------------------------------------------------------------
 

@@ -92,7 +92,6 @@ CREATE INDEX waveforms_t0_brin ON waveforms USING brin (t0);
 """
 
 RAW_RETENTION_DAYS = 400
-WAVEFORM_RETENTION_DAYS = 30
 
 
 def migrations(timescale: bool) -> list[tuple[int, str]]:

@@ -266,6 +266,11 @@ class SqliteStore:
                 async for axis, t0, rate, raw in cur
             ]
 
+    async def prune_waveforms(self, before: float) -> int:
+        cur = await self.db.execute("DELETE FROM waveforms WHERE t0 < ?", (before,))
+        await self.db.commit()
+        return max(cur.rowcount, 0)
+
     async def latest(self, building_id: str) -> dict[str, Reading]:
         # One indexed lookup per channel: the primary key makes each a b-tree seek.
         out: dict[str, Reading] = {}

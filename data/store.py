@@ -20,6 +20,9 @@ class UnknownChannelError(StoreError):
     """A reading names a channel the registry does not know."""
 
 
+WAVEFORM_RETENTION_S = 30 * 86_400.0
+
+
 class Bucket(StrEnum):
     """Width of the time buckets a range query summarises readings into."""
 
@@ -98,6 +101,11 @@ class Store(Protocol):
         self, sensor_id: str, start: float, end: float, *, limit: int = 100
     ) -> list[WaveformBlock]:
         """Raw blocks of one sensor with ``start <= t0 < end``, oldest first."""
+        ...
+
+    async def prune_waveforms(self, before: float) -> int:
+        """Drop raw blocks that started before ``before``; they have a shorter retention than
+        the readings derived from them. Returns how many went."""
         ...
 
     async def latest(self, building_id: str) -> dict[str, Reading]:

@@ -11,7 +11,7 @@ from alerts.catalogue import detectors_for
 from alerts.detectors import Detector, Watchdog
 from alerts.manager import AlertManager
 from alerts.rules import Rules
-from data import Store
+from data import WAVEFORM_RETENTION_S, Store
 from models.types import Building, DeadLetter, Reading, SensorKind, WaveformBlock
 from sensors.senml import RegisteredChannel
 from sensors.waveform import RegisteredVibrationSensor
@@ -136,10 +136,19 @@ class Pipeline:
                 )
 
     async def watch_clock(self, now: Callable[[], float], every_s: float = 1.0) -> None:
-        """Tick forever, so devices that stop reporting are noticed without a reading."""
+        """Tick forever, so devices that stop reporting are noticed without a reading, and
+        drop raw waveform blocks past their retention once an hour."""
+        pruned_at = float("-inf")
         while True:
             await asyncio.sleep(every_s)
-            await self.tick(now())
+            moment = now()
+            await self.tick(moment)
+            if moment - pruned_at >= 3600.0:
+                pruned_at = moment
+                try:
+                    await self.store.prune_waveforms(moment - WAVEFORM_RETENTION_S)
+                except Exception as exc:  # the store may be down; ingest spools meanwhile
+                    log.warning("pruning old waveform blocks failed: %s", exc)
 
     async def tick(self, now: float) -> None:
         """Let detectors that watch the clock (silent devices) judge the present.

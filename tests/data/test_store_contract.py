@@ -217,3 +217,10 @@ async def test_waveform_blocks_round_trip_and_repeat_is_a_no_op(store: Store) ->
     got = await store.waveforms("tilt-a", 100.0, 101.0)
     assert got == [blocks[0], blocks[1]]
     assert await store.waveforms("tilt-a", 0, 1000, limit=3) == blocks[:3]
+
+
+async def test_old_waveform_blocks_are_pruned(store: Store) -> None:
+    blocks = [WaveformBlock("tilt-a", "x", t0, 100.0, (1.0,) * 16) for t0 in (10.0, 20.0, 30.0)]
+    await store.write_waveforms(blocks)
+    assert await store.prune_waveforms(25.0) == 2
+    assert await store.waveforms("tilt-a", 0, 100) == blocks[2:]
