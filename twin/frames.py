@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from data import Store
+from data import Bucket, Store
 from models.types import Alert, Building, Reading
 from viewer.replay import Replay
 from viewer.state import OFFLINE_AFTER_INTERVALS, Frame, build_frame
 
-# Replays read raw readings; a channel reporting every minute gives 1440 a day. The store has
-# no rollup query yet, so a longer period is cut at this many readings per channel.
-MAX_READINGS_PER_CHANNEL = 50_000
+# Raw readings replay a day (1440 per one-minute channel); longer periods read the store's
+# rollups, so a month stays a few thousand points per channel.
+RAW_REPLAY_S = 86_400.0
+MINUTE_REPLAY_S = 7 * 86_400.0
+MAX_POINTS_PER_CHANNEL = 50_000
 
 
 def lookback_s(building: Building) -> float:
@@ -42,19 +44,34 @@ async def frame_at(store: Store, building: Building, metric: str, at: float) -> 
     return _frame(building, metric, at, latest, alerts)
 
 
+def replay_bucket(start: float, end: float) -> Bucket:
+    """Raw readings up to a day, minute rollups up to a week, hourly beyond."""
+    span = end - start
+    if span <= RAW_REPLAY_S:
+        return Bucket.RAW
+    return Bucket.MINUTE if span <= MINUTE_REPLAY_S else Bucket.HOUR
+
+
 async def load_replay(store: Store, building: Building, start: float, end: float) -> Replay:
-    """Every channel's readings over ``[start, end]`` (and the lookback before), fetched once."""
-    since = start - lookback_s(building)
+    """Every channel over ``[start, end]`` (and the lookback before), fetched once: raw
+    readings for short periods, bucket means (the store's rollups) for long ones."""
+    bucket = replay_bucket(start, end)
+    since = start - max(lookback_s(building), 3 * bucket.seconds)
 
     async def channel(channel_id: str) -> tuple[str, list[Reading]]:
-        readings = await store.readings(
-            channel_id, since, end + 1e-6, limit=MAX_READINGS_PER_CHANNEL
+        if bucket is Bucket.RAW:
+            readings = await store.readings(
+                channel_id, since, end + 1e-6, limit=MAX_POINTS_PER_CHANNEL
+            )
+            return channel_id, readings
+        buckets = await store.series(
+            channel_id, since, end + 1e-6, bucket, limit=MAX_POINTS_PER_CHANNEL
         )
-        return channel_id, readings
+        return channel_id, [Reading(channel_id, b.time, b.mean) for b in buckets]
 
     pairs = await asyncio.gather(*(channel(ch.id) for ch in building.channels()))
     alerts = await store.alerts(building_id=building.id, limit=5000)
-    return Replay(building.sensors, start, end, dict(pairs), alerts)
+    return Replay(building.sensors, start, end, dict(pairs), alerts, resolution_s=bucket.seconds)
 
 
 def _frame(

@@ -9,11 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from alerts.manager import AlertManager
-from alerts.rules import load_rules
 from data import open_store
-from models.types import AlertState
-from sensors.ingest import Ingest
 from sensors.mqtt import MqttEndpoint
 from twin.pipeline import Pipeline
 from twin.settings import StartupError
@@ -36,20 +32,11 @@ async def run_ingest(
     """Consume readings into the store until SIGINT/SIGTERM."""
     endpoint = MqttEndpoint.from_url(mqtt_url)
     async with open_store(database_url) as store:
-        alerts = AlertManager(save=store.save_alert)
-        alerts.restore(await store.alerts(state=AlertState.OPEN, limit=1_000_000))
-        pipeline = Pipeline(store, load_rules(), alerts)
-        buildings = await store.buildings()
-        for building in buildings:
-            pipeline.watch(building)
-        if not buildings:
+        pipeline = await Pipeline.open(store)
+        if not pipeline.registry():
             log.warning("no buildings registered yet: every reading is refused until one is")
-        ingest = Ingest(
+        ingest = pipeline.ingest(
             endpoint,
-            registry=pipeline.registry,
-            store=pipeline.store_batch,
-            vibration_sensors=pipeline.vibration_sensors,
-            after_store=pipeline.detect,
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
             client_id=client_id,

@@ -6,13 +6,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from alerts.catalogue import detectors_for
 from alerts.detectors import Detector, Watchdog
 from alerts.manager import AlertManager
-from alerts.rules import Rules
+from alerts.rules import Rules, load_rules
 from data import WAVEFORM_RETENTION_S, Store
-from models.types import Building, DeadLetter, Reading, SensorKind, WaveformBlock
+from models.types import AlertState, Building, DeadLetter, Reading, SensorKind, WaveformBlock
+from sensors.ingest import Ingest
+from sensors.mqtt import MqttEndpoint
 from sensors.senml import RegisteredChannel
 from sensors.waveform import RegisteredVibrationSensor
 from twin.waveforms import derive_readings, derived_channels
@@ -35,6 +38,27 @@ class Pipeline:
         self._reading_clock = float("-inf")  # time of the newest reading judged
         self._buildings: dict[str, Building] = {}
         self._vibration: dict[str, RegisteredVibrationSensor] = {}
+
+    @classmethod
+    async def open(cls, store: Store, rules: Rules | None = None) -> Pipeline:
+        """A pipeline over ``store``: its open alerts taken back, its buildings watched."""
+        alerts = AlertManager(save=store.save_alert)
+        alerts.restore(await store.alerts(state=AlertState.OPEN, limit=1_000_000))
+        pipeline = cls(store, rules or load_rules(), alerts)
+        for building in await store.buildings():
+            pipeline.watch(building)
+        return pipeline
+
+    def ingest(self, endpoint: MqttEndpoint, **options: Any) -> Ingest:
+        """An ingest consumer that stores and judges through this pipeline."""
+        return Ingest(
+            endpoint,
+            registry=self.registry,
+            store=self.store_batch,
+            vibration_sensors=self.vibration_sensors,
+            after_store=self.detect,
+            **options,
+        )
 
     async def add_building(self, building: Building) -> None:
         """Register a building in the store and start watching its channels."""

@@ -12,11 +12,7 @@ from contextlib import AsyncExitStack
 
 import uvicorn
 
-from alerts.manager import AlertManager
-from alerts.rules import load_rules
 from data import Store, open_store
-from models.types import AlertState
-from sensors.ingest import Ingest
 from sensors.mqtt import MqttEndpoint
 from sensors.senml import Limits
 from sensors.simulator import SCENARIOS, SimClock, Simulator, default_start
@@ -82,20 +78,14 @@ async def _serve(
         options.speed if options.simulate else 1.0,
     )
     now = clock.now if options.simulate else time.time
-    alerts = AlertManager(save=store.save_alert)
-    alerts.restore(await store.alerts(state=AlertState.OPEN, limit=1_000_000))
-    pipeline = Pipeline(store, load_rules(), alerts)
+    pipeline = await Pipeline.open(store)
     mesh, building = await asyncio.to_thread(load_nanjing)
     await pipeline.add_building(building)
     # An accelerated clock runs behind the wall clock while it catches up; a device stamping
     # wall-clock time is then "ahead" of the twin by up to a day, which is not an error here.
     limits = Limits(max_future_s=2 * 86_400.0) if options.simulate else Limits()
-    ingest = Ingest(
+    ingest = pipeline.ingest(
         endpoint,
-        registry=pipeline.registry,
-        store=pipeline.store_batch,
-        vibration_sensors=pipeline.vibration_sensors,
-        after_store=pipeline.detect,
         spool_dir=options.db.parent / "spool",
         clock=now,
         limits=limits,

@@ -39,7 +39,9 @@ class Replay:
     """Readings of a building's channels and its alerts over ``[start, end]``.
 
     ``readings`` should reach back before ``start`` by the longest offline window, so the
-    first frames already know which sensors were reporting.
+    first frames already know which sensors were reporting. For a long period they may be
+    rollups, one per ``resolution_s`` bucket (stamped at the bucket's start): freshness is
+    then judged against the bucket width, not the sensor's reporting interval.
     """
 
     def __init__(
@@ -49,6 +51,8 @@ class Replay:
         end: float,
         readings: Mapping[str, Iterable[Reading]],
         alerts: Sequence[Alert],
+        *,
+        resolution_s: float = 0.0,
     ) -> None:
         if end < start:
             raise ValueError("a replay must not end before it starts")
@@ -56,6 +60,7 @@ class Replay:
         self.start, self.end = start, end
         self.series = {channel: ChannelSeries.of(rs) for channel, rs in readings.items()}
         self.alerts = tuple(alerts)
+        self.resolution_s = resolution_s
 
     def frame(self, time: float, metric: str) -> Frame:
         """The building as it was at ``time`` (clamped into the replayed period)."""
@@ -78,6 +83,7 @@ class Replay:
             metric_readings=metric_readings,
             last_seen=last_seen,
             alerts=self.alerts,
+            resolution_s=self.resolution_s,
         )
 
     def alert_starts(self) -> list[tuple[float, Alert]]:

@@ -74,10 +74,16 @@ def worst_state(states: Iterable[SensorState]) -> SensorState | None:
 
 
 def sensor_state(
-    sensor: Sensor, last_seen: float | None, severity: Severity | None, now: float
+    sensor: Sensor,
+    last_seen: float | None,
+    severity: Severity | None,
+    now: float,
+    *,
+    resolution_s: float = 0.0,
 ) -> SensorState:
     """The state of one sensor; an open warning or alarm wins over stale or offline data,
-    because the alert needs attention whatever the device does now."""
+    because the alert needs attention whatever the device does now. ``resolution_s`` is the
+    width of the rollup buckets the times come from (0 for raw readings)."""
     if severity is Severity.ALARM:
         return SensorState.ALARM
     if severity is Severity.WARNING:
@@ -85,16 +91,18 @@ def sensor_state(
     if last_seen is None:
         return SensorState.OFFLINE
     age_s = now - last_seen
-    if age_s > OFFLINE_AFTER_INTERVALS * sensor.expected_interval_s:
+    interval_s = max(sensor.expected_interval_s, resolution_s)
+    if age_s > OFFLINE_AFTER_INTERVALS * interval_s:
         return SensorState.OFFLINE
-    if age_s > STALE_AFTER_INTERVALS * sensor.expected_interval_s:
+    if age_s > STALE_AFTER_INTERVALS * interval_s:
         return SensorState.STALE
     return SensorState.OK
 
 
-def is_fresh(sensor: Sensor, reading_time: float, now: float) -> bool:
+def is_fresh(sensor: Sensor, reading_time: float, now: float, resolution_s: float = 0.0) -> bool:
     """Whether a reading taken at ``reading_time`` may still colour the model at ``now``."""
-    return 0.0 <= now - reading_time <= STALE_AFTER_INTERVALS * sensor.expected_interval_s
+    interval_s = max(sensor.expected_interval_s, resolution_s)
+    return 0.0 <= now - reading_time <= STALE_AFTER_INTERVALS * interval_s
 
 
 def worst_severity(alerts: Iterable[Alert]) -> dict[str, Severity]:
@@ -135,6 +143,7 @@ def build_frame(
     metric_readings: Mapping[str, tuple[float, float]],
     last_seen: Mapping[str, float],
     alerts: Iterable[Alert],
+    resolution_s: float = 0.0,
 ) -> Frame:
     """A frame from each sensor's latest ``(time, value)`` of ``metric`` at ``time``, the time
     it last reported anything, and the alerts open then; stale values are dropped (grey)."""
@@ -144,11 +153,15 @@ def build_frame(
     states: dict[str, SensorState] = {}
     for sensor in sensors:
         reading = metric_readings.get(sensor.id)
-        fresh = reading is not None and is_fresh(sensor, reading[0], time)
+        fresh = reading is not None and is_fresh(sensor, reading[0], time, resolution_s)
         if reading is not None and fresh and math.isfinite(reading[1]):
             values[sensor.id] = reading[1]
         states[sensor.id] = sensor_state(
-            sensor, last_seen.get(sensor.id), severity.get(sensor.id), time
+            sensor,
+            last_seen.get(sensor.id),
+            severity.get(sensor.id),
+            time,
+            resolution_s=resolution_s,
         )
     return Frame(
         time=time,

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPEEDS = (60, 600, 3600)  # replay seconds per wall-clock second
-# Replays hold raw readings in memory (the store has no rollup query yet): a week of
-# one-minute channels is about 10k readings each, which is as far as that stays light.
-MAX_REPLAY_HOURS = 168.0
+# Long replays come as hourly rollups (the source's choice): 90 days is about 2k points
+# per channel in memory.
+MAX_REPLAY_HOURS = 90 * 24.0
 _TICK_S = 0.5
 
 

@@ -18,7 +18,6 @@ from alerts.manager import AlertManager
 from alerts.rules import load_rules
 from data import Store, open_store
 from models.types import AlertState, Building, Channel, Reading, Sensor, SensorKind
-from sensors.ingest import Ingest
 from sensors.mqtt import MqttEndpoint
 from twin.app import create_app
 from twin.context import TwinContext
@@ -82,7 +81,7 @@ class Twin:
     endpoint: MqttEndpoint
     device: str
     building: Building
-    ingest: Ingest
+    ingest: object
     api: httpx.AsyncClient
 
     async def publish(
@@ -111,12 +110,8 @@ async def twin(mosquitto: MqttEndpoint, tmp_path: Path) -> AsyncIterator[Twin]:
         alerts = AlertManager(save=store.save_alert, hold_off_s=600)
         pipeline = Pipeline(store, load_rules(), alerts)
         await pipeline.add_building(building)
-        ingest = Ingest(
+        ingest = pipeline.ingest(
             mosquitto,
-            registry=pipeline.registry,
-            store=pipeline.store_batch,
-            vibration_sensors=pipeline.vibration_sensors,
-            after_store=pipeline.detect,
             spool_dir=tmp_path / "spool",
             clock=lambda: NOW,
             client_id=f"ingest-{device}",

@@ -75,3 +75,15 @@ def test_alert_starts_lists_alerts_opened_in_the_period() -> None:
 def test_a_replay_must_not_end_before_it_starts() -> None:
     with pytest.raises(ValueError, match="end before"):
         Replay([NOISE], 10.0, 5.0, {}, [])
+
+
+def test_rollup_replays_judge_freshness_by_bucket_width() -> None:
+    # Hourly means: the newest bucket started 50 minutes before the moment shown.
+    hourly = [Reading("noise-1/laeq", t, 60.0) for t in (0.0, 3600.0, 7200.0)]
+    moment = 7200.0 + 3000.0
+    raw = Replay([NOISE], 0.0, 10_800.0, {"noise-1/laeq": hourly}, [])
+    rolled = Replay([NOISE], 0.0, 10_800.0, {"noise-1/laeq": hourly}, [], resolution_s=3600.0)
+    # Raw, 50 minutes of silence from a one-minute sensor means offline.
+    assert raw.frame(moment, "laeq").states["noise-1"] is SensorState.OFFLINE
+    assert rolled.frame(moment, "laeq").values == {"noise-1": 60.0}
+    assert rolled.frame(moment, "laeq").states["noise-1"] is SensorState.OK
