@@ -279,7 +279,12 @@ def _alert_panel(html: Any, v3: Any) -> None:
             )
             v3.VCardSubtitle("{{ a.rule_id }} · opened {{ a.opened }} UTC · {{ a.value }}")
             v3.VCardSubtitle("now: {{ a.state }}")
-            v3.VCardText("{{ a.message }} ({{ a.standard }})", classes="text-body-2")
+            # Most messages already cite their standard; name it only where one does not.
+            v3.VCardText(
+                "{{ a.message }}"
+                "{{ a.message.includes(a.standard) ? '' : ' (' + a.standard + ')' }}",
+                classes="text-body-2",
+            )
             with v3.VCardActions():
                 v3.VBtn(
                     "Replay from start",
