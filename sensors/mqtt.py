@@ -103,6 +103,7 @@ class DurableSubscriber:
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
+        self._closing = False
 
     async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
@@ -140,6 +141,7 @@ class DurableSubscriber:
         tb: TracebackType | None,
     ) -> None:
         if self._client is not None:
+            self._closing = True
             self._client.disconnect()
             await asyncio.to_thread(self._client.loop_stop)
             self._client = None
@@ -183,7 +185,8 @@ class DurableSubscriber:
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
-        log.warning("disconnected from %s (%s); reconnecting", self.endpoint.url, reason)
+        if not self._closing:
+            log.warning("disconnected from %s (%s); reconnecting", self.endpoint.url, reason)
         self._call(self.connected.clear)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
