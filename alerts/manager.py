@@ -19,10 +19,16 @@ AlertSink = Callable[[Alert], Awaitable[None]]
 class AlertManager:
     """Keeps open alerts in memory and hands every changed alert to ``save``."""
 
-    def __init__(self, *, save: AlertSink, hold_off_s: float = 900.0) -> None:
+    def __init__(
+        self, *, save: AlertSink, hold_off_s: float = 900.0, save_every_s: float = 60.0
+    ) -> None:
         self.save = save
         self.hold_off_s = hold_off_s
+        # A long exceedance updates its alert with every reading; the store hears of it when
+        # something a person would notice changes, and otherwise at most this often.
+        self.save_every_s = save_every_s
         self._open: dict[tuple[str, str], Alert] = {}
+        self._saved_at: dict[str, float] = {}
 
     def restore(self, alerts: Iterable[Alert]) -> None:
         """Take back the alerts still open before a restart."""
@@ -43,9 +49,11 @@ class AlertManager:
             if alert is None or t - alert.last_seen_at < self.hold_off_s:
                 return None
             resolved = replace(alert, state=AlertState.RESOLVED, resolved_at=t, updated_at=t)
+            await self.save(resolved)  # first: if saving fails the alert stays open here too
             del self._open[key]
-            await self.save(resolved)
+            self._saved_at.pop(alert.id, None)
             return resolved
+        noteworthy = True
         if alert is None:
             alert = Alert(
                 id=uuid.uuid4().hex,
@@ -66,6 +74,7 @@ class AlertManager:
             )
         else:
             worse = abs(finding.value) > abs(alert.worst_value)
+            noteworthy = worse or finding.severity.rank > alert.severity.rank
             alert = replace(
                 alert,
                 value=finding.value,
@@ -79,5 +88,7 @@ class AlertManager:
                 message=finding.message if worse else alert.message,
             )
         self._open[key] = alert
-        await self.save(alert)
+        if noteworthy or t - self._saved_at.get(alert.id, float("-inf")) >= self.save_every_s:
+            await self.save(alert)
+            self._saved_at[alert.id] = t
         return alert

@@ -7,6 +7,7 @@ from data.store import (
     StoreError,
     Summary,
     UnknownChannelError,
+    is_outage,
     open_store,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "StoreError",
     "Summary",
     "UnknownChannelError",
+    "is_outage",
     "open_store",
 ]

@@ -161,6 +161,10 @@ class PostgresStore:
 
     # -- registry ---------------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        async with self._pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+
     async def put_building(self, building: Building) -> None:
         lo, hi = building.bounds
         async with self._pool.connection() as conn, conn.transaction():

@@ -131,6 +131,10 @@ class SqliteStore:
 
     # -- registry ---------------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        async with self.db.execute("SELECT 1") as cur:
+            await cur.fetchone()
+
     async def put_building(self, building: Building) -> None:
         db = self.db
         (lo, hi) = building.bounds

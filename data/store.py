@@ -69,6 +69,10 @@ class Store(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise unless the database answers (a cheap round trip, for health checks)."""
+        ...
+
     async def put_building(self, building: Building) -> None:
         """Insert or replace a building with its sensors and channels."""
         ...
@@ -137,8 +141,25 @@ class Store(Protocol):
         ...
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Whether a store error means "down for now" (spool and retry later) rather than "this
+    batch is refused" (set it aside): connections lost, timeouts, a locked or full disk."""
+    import sqlite3
+
+    import psycopg
+
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | sqlite3.OperationalError
+        | psycopg.OperationalError
+        | psycopg.InterfaceError,
+    )
+
+
 def open_store(url: str) -> Store:
-    """Return an (unopened) store for ``sqlite:///path`` URLs; use it with ``async with``."""
+    """An (unopened) store for ``sqlite:///path`` or ``postgresql://...``; use ``async with``."""
     if url.startswith("sqlite:///"):
         from data.sqlite import SqliteStore
 

@@ -65,6 +65,19 @@ class _Batch:
     waveforms: list[WaveformBlock] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
 
+    @property
+    def weight(self) -> int:
+        """Readings, with a waveform block counted as the many samples it carries."""
+        return len(self.readings) + 64 * len(self.waveforms)
+
+
+class _Refused(Exception):
+    """The store is up but refuses this batch (a data error, not an outage)."""
+
+
+def _always_outage(exc: BaseException) -> bool:
+    return True
+
 
 class Ingest:
     """Consumes device readings until cancelled; see the module docstring for the guarantees."""
@@ -80,6 +93,7 @@ class Ingest:
         ),
         spool_dir: Path,
         after_store: AfterStore | None = None,
+        is_outage: Callable[[BaseException], bool] = _always_outage,
         clock: Callable[[], float] = time.time,
         limits: Limits = Limits(),  # noqa: B008 - frozen, shared safely
         client_id: str = "twin-ingest",
@@ -102,6 +116,7 @@ class Ingest:
         self.vibration_sensors = vibration_sensors
         self.store = store
         self.after_store = after_store
+        self.is_outage = is_outage
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.clock = clock
         self.limits = limits
@@ -123,19 +138,33 @@ class Ingest:
             try:
                 while True:
                     batch = _Batch()
-                    self._take(batch, await subscriber.next())
+                    self._take_safely(batch, await subscriber.next())
                     # Whatever has already arrived joins the batch; the broker's in-flight
                     # window bounds it, and a quiet link flushes at once (low latency).
-                    while len(batch.readings) < self.batch_max:
+                    while batch.weight < self.batch_max:
                         delivery = subscriber.next_nowait()
                         if delivery is None:
                             break
-                        self._take(batch, delivery)
+                        self._take_safely(batch, delivery)
                     await self._make_durable(batch)
                     for delivery in batch.deliveries:
                         subscriber.ack(delivery)
             finally:
                 replay.cancel()
+
+    def _take_safely(self, batch: _Batch, delivery: Delivery) -> None:
+        """Judge one message; a bug of ours dead-letters it rather than stopping ingest (the
+        broker would redeliver the same message and stop it again)."""
+        mark = (len(batch.readings), len(batch.dead_letters), len(batch.waveforms))
+        try:
+            self._take(batch, delivery)
+        except Exception as exc:
+            log.exception("judging a message on %s failed", delivery.topic)
+            del batch.readings[mark[0] :], batch.dead_letters[mark[1] :]
+            del batch.waveforms[mark[2] :]
+            if batch.deliveries and batch.deliveries[-1] is not delivery:
+                batch.deliveries.append(delivery)
+            self._reject(batch, self.clock(), delivery, "", Reason.INTERNAL_ERROR, repr(exc))
 
     def _take(self, batch: _Batch, delivery: Delivery) -> None:
         """Judge one message into the batch."""
@@ -209,7 +238,7 @@ class Ingest:
             return
         async with self._write_lock:
             stored = (
-                await self._store(batch.readings, batch.dead_letters, batch.waveforms)
+                await self._store_isolating(batch.readings, batch.dead_letters, batch.waveforms)
                 if self.spool.empty
                 else None
             )
@@ -218,7 +247,12 @@ class Ingest:
         if stored is not None:
             await self._after_store(stored)
             return
-        while not await asyncio.to_thread(self.spool.append, batch.readings, batch.dead_letters):
+        while True:
+            async with self._write_lock:  # the replay task changes the spool too
+                if await asyncio.to_thread(
+                    self.spool.append, batch.readings, batch.dead_letters, batch.waveforms
+                ):
+                    break
             if not self.back_pressure:
                 log.warning(
                     "spool full (%d bytes): holding back acknowledgements", self.spool.size_bytes
@@ -228,16 +262,55 @@ class Ingest:
         self.back_pressure = False
         self.counters.spooled += len(batch.readings)
 
+    async def _store_isolating(
+        self,
+        readings: list[Reading],
+        dead_letters: list[DeadLetter],
+        waveforms: list[WaveformBlock],
+    ) -> list[Reading] | None:
+        """Store a batch; if the store refuses it, store what it takes and set aside only what
+        it refuses, found by halving, so a poison record never costs the valid ones beside it.
+        None during an outage."""
+        try:
+            return await self._store(readings, dead_letters, waveforms)
+        except _Refused as refused:
+            items: list[Reading | WaveformBlock] = [*readings, *waveforms]
+            if len(items) <= 1:
+                path = await asyncio.to_thread(
+                    self.spool.set_aside_batch,
+                    readings,
+                    dead_letters,
+                    waveforms,
+                    repr(refused.__cause__),
+                )
+                log.error("the store refused %s (%s); kept in %s", items, refused.__cause__, path)
+                return []
+        half = len(items) // 2
+        stored: list[Reading] = []
+        for part, letters in ((items[:half], dead_letters), (items[half:], [])):
+            got = await self._store_isolating(
+                [x for x in part if isinstance(x, Reading)],
+                letters,
+                [x for x in part if isinstance(x, WaveformBlock)],
+            )
+            if got is None:
+                return None
+            stored.extend(got)
+        return stored
+
     async def _store(
         self,
         readings: list[Reading],
         dead_letters: list[DeadLetter],
         waveforms: list[WaveformBlock],
     ) -> list[Reading] | None:
-        """Everything stored, or None (and the store marked down) if that failed."""
+        """Everything stored, or None (and the store marked down) during an outage; raises
+        ``_Refused`` when the store is up but will not take this batch."""
         try:
             stored = await self.store(readings, dead_letters, waveforms)
         except Exception as exc:
+            if not self.is_outage(exc):
+                raise _Refused() from exc
             if self.store_up:
                 log.warning("store unavailable (%s); spooling to %s", exc, self.spool.directory)
             self.store_up = False
@@ -258,17 +331,31 @@ class Ingest:
 
     async def _replay_forever(self) -> None:
         while True:
-            replayed = await self.replay_once()
+            try:
+                replayed = await self.replay_once()
+            except Exception:
+                log.exception("replaying the spool failed; retrying")
+                replayed = False
             if not replayed:
                 await asyncio.sleep(self.retry_s)
 
     async def replay_once(self) -> bool:
         """Store the oldest spooled segment; True if one was replayed."""
         async with self._write_lock:
-            segment = await asyncio.to_thread(self.spool.oldest)
+            try:
+                segment = await asyncio.to_thread(self.spool.oldest)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                unreadable = self.spool.first_path()
+                if unreadable is None:
+                    raise
+                path = await asyncio.to_thread(self.spool.set_aside, unreadable, repr(exc))
+                log.error("spool segment unreadable (%s); moved to %s", exc, path)
+                return True
             if segment is None:
                 return False
-            stored = await self._store(segment.readings, segment.dead_letters, segment.waveforms)
+            stored = await self._store_isolating(
+                segment.readings, segment.dead_letters, segment.waveforms
+            )
             if stored is None:
                 return False
             self.counters.stored += len(stored)

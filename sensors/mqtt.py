@@ -4,7 +4,8 @@ aiomqtt 2.x acknowledges QoS 1 messages inside paho before our code sees them, s
 between receipt and commit would lose readings the broker believes delivered. Here paho
 runs with ``manual_ack=True`` in its own thread; deliveries cross into asyncio through
 ``call_soon_threadsafe`` and are acknowledged only when the caller says they are durable.
-The broker bounds what is in flight (MQTT 5 Receive Maximum), so the queue stays bounded.
+The broker bounds what is in flight: MQTT 5's Receive Maximum, or for MQTT 3.1.1 (the demo's
+embedded broker) the broker's own in-flight setting; that bounds the queue.
 """
 
 from __future__ import annotations
@@ -143,7 +144,11 @@ class DurableSubscriber:
         if self._client is not None:
             self._closing = True
             self._client.disconnect()
-            await asyncio.to_thread(self._client.loop_stop)
+            # paho's thread may sit in a reconnect back-off; do not let it hold up shutdown.
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._client.loop_stop), timeout=10)
+            except TimeoutError:
+                log.warning("the MQTT network thread did not stop within 10 s")
             self._client = None
         self.connected.clear()
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import aiomqtt
+
 from models.types import Building, Sensor, SensorKind
 from sensors.mqtt import MqttEndpoint
 
@@ -262,6 +264,6 @@ class Simulator:
                                 )
                                 self.published += len(pack)
                         await asyncio.sleep(self.tick_s)
-            except Exception as exc:  # aiomqtt.MqttError mostly; keep simulating
+            except aiomqtt.MqttError as exc:
                 log.warning("simulator lost the broker (%s); retrying", exc)
                 await asyncio.sleep(1.0)

@@ -54,6 +54,8 @@ class Spool:
         readings: list[Reading],
         dead_letters: list[DeadLetter],
         waveforms: list[WaveformBlock] | None = None,
+        *,
+        force: bool = False,
     ) -> bool:
         """Write one batch durably; False (nothing written) when the spool is full."""
         body = json.dumps(
@@ -76,7 +78,7 @@ class Spool:
             },
             separators=(",", ":"),
         ).encode()
-        if self._segments and self._bytes + len(body) > self.max_bytes:
+        if not force and self._segments and self._bytes + len(body) > self.max_bytes:
             return False
         final = self.directory / f"{self._next:012d}.json"
         temporary = final.with_suffix(".tmp")
@@ -90,6 +92,9 @@ class Spool:
         self._segments.append(final)
         self._bytes += len(body)
         return True
+
+    def first_path(self) -> Path | None:
+        return self._segments[0] if self._segments else None
 
     def oldest(self) -> Segment | None:
         if not self._segments:
@@ -108,6 +113,32 @@ class Spool:
                 for sensor, axis, t0, rate, samples in data.get("waveforms", ())
             ],
         )
+
+    def set_aside(self, path: Path, reason: str) -> Path:
+        """Move a segment the store refuses (or that cannot be read) to ``failed/``, with a note
+        of why: kept for an operator, out of the way of the segments behind it."""
+        failed = self.directory / "failed"
+        failed.mkdir(exist_ok=True)
+        target = failed / path.name
+        size = path.stat().st_size
+        path.rename(target)
+        target.with_suffix(".why.txt").write_text(reason + "\n")
+        _fsync_directory(failed)
+        if path in self._segments:
+            self._segments.remove(path)
+            self._bytes -= size
+        return target
+
+    def set_aside_batch(
+        self,
+        readings: list[Reading],
+        dead_letters: list[DeadLetter],
+        waveforms: list[WaveformBlock],
+        reason: str,
+    ) -> Path:
+        """Write a batch the store refuses straight to ``failed/`` (durable, not replayed)."""
+        self.append(readings, dead_letters, waveforms, force=True)
+        return self.set_aside(self._segments[-1], reason)
 
     def remove(self, segment: Segment) -> None:
         """Drop a replayed segment (always the oldest)."""

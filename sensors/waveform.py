@@ -50,7 +50,8 @@ def parse_waveform(
         return Rejection(Reason.TOO_LARGE, f"{len(payload)} bytes > {limits.max_payload_bytes}")
     try:
         block = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    # ValueError covers JSONDecodeError and integers too long to convert (over 4300 digits).
+    except (ValueError, RecursionError) as exc:
         return Rejection(Reason.NOT_JSON, str(exc)[:200])
     if not isinstance(block, dict):
         return Rejection(Reason.BAD_RECORD, "a waveform block is a JSON object")

@@ -64,7 +64,8 @@ class TwinApi:
 
     def readings(self, channel_id: str, start: float, end: float) -> list[Reading]:
         query = {"start": str(start), "end": str(end), "limit": "100000"}
-        rows = self._json(f"/api/v1/channels/{channel_id}/readings", query)
+        path = f"/api/v1/channels/{urllib.parse.quote(channel_id, safe='/')}/readings"
+        rows = self._json(path, query)
         return [
             Reading(channel_id, datetime.fromisoformat(r["time"]).timestamp(), r["value"])
             for r in rows

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from models.mesh import MeshError
 from twin.context import TwinContext
 from twin.deps import Context
 from twin.routes import alerts, buildings, readings, viewer
@@ -23,10 +25,16 @@ def create_app(context: TwinContext) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(viewer.router)
 
+    @app.exception_handler(MeshError)
+    async def unloadable_mesh(request: Request, exc: MeshError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"this building's 3D model cannot be loaded: {exc}"}, status_code=422
+        )
+
     @app.get("/healthz", tags=["health"])
     async def healthz(context: Context) -> Health:
         try:
-            await context.store.buildings()
+            await context.store.ping()
             database = "ok"
         except Exception:
             database = "down"

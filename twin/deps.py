@@ -29,16 +29,24 @@ async def get_building(building_id: str, context: Context) -> Building:
 BuildingDep = Annotated[Building, Depends(get_building)]
 
 
+# Epoch seconds a person could mean: 1970 to the year 5138.
+_EPOCH_RANGE_S = (0.0, 1e11)
+
+
 def parse_time(text: str, name: str) -> float:
     """Epoch seconds from ISO 8601 (UTC when no offset is given) or epoch seconds."""
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(422, f"{name}={text!r} is neither ISO 8601 nor epoch seconds") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise HTTPException(
+                422, f"{name}={text!r} is neither ISO 8601 nor epoch seconds"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = moment.timestamp()
+    if not _EPOCH_RANGE_S[0] <= seconds <= _EPOCH_RANGE_S[1]:  # also refuses nan and inf
+        raise HTTPException(422, f"{name}={text!r} is not a time between 1970 and 5000")
+    return seconds

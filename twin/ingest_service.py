@@ -85,6 +85,7 @@ async def _refresh_registry(pipeline: Pipeline) -> None:
         await asyncio.sleep(REGISTRY_REFRESH_S)
         try:
             for building in await pipeline.store.buildings():
-                pipeline.watch(building)
+                if pipeline.watched(building.id) != building:
+                    pipeline.watch(building)
         except Exception as exc:
             log.warning("could not refresh the registry: %s", exc)

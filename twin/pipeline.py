@@ -12,7 +12,7 @@ from alerts.catalogue import detectors_for
 from alerts.detectors import Detector, Watchdog
 from alerts.manager import AlertManager
 from alerts.rules import Rules, load_rules
-from data import WAVEFORM_RETENTION_S, Store
+from data import WAVEFORM_RETENTION_S, Store, is_outage
 from models.types import AlertState, Building, DeadLetter, Reading, SensorKind, WaveformBlock
 from sensors.ingest import Ingest
 from sensors.mqtt import MqttEndpoint
@@ -43,7 +43,8 @@ class Pipeline:
     async def open(cls, store: Store, rules: Rules | None = None) -> Pipeline:
         """A pipeline over ``store``: its open alerts taken back, its buildings watched."""
         alerts = AlertManager(save=store.save_alert)
-        alerts.restore(await store.alerts(state=AlertState.OPEN, limit=1_000_000))
+        for state in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
+            alerts.restore(await store.alerts(state=state, limit=1_000_000))
         pipeline = cls(store, rules or load_rules(), alerts)
         for building in await store.buildings():
             pipeline.watch(building)
@@ -57,6 +58,7 @@ class Pipeline:
             store=self.store_batch,
             vibration_sensors=self.vibration_sensors,
             after_store=self.detect,
+            is_outage=is_outage,
             **options,
         )
 
@@ -64,6 +66,10 @@ class Pipeline:
         """Register a building in the store and start watching its channels."""
         await self.store.put_building(building)
         self.watch(building)
+
+    def watched(self, building_id: str) -> Building | None:
+        """The building as this pipeline last took it in, if it watches it."""
+        return self._buildings.get(building_id)
 
     def watch(self, building: Building) -> None:
         """Accept and judge readings for a building already in the store."""
@@ -107,7 +113,8 @@ class Pipeline:
         if waveforms:
             await self.store.write_waveforms(waveforms)
             await self._register_derived_channels(waveforms)
-            readings = [*readings, *derive_readings(waveforms)]
+            # Welch over many blocks is CPU work: keep it off the event loop.
+            readings = [*readings, *await asyncio.to_thread(derive_readings, waveforms)]
         if readings:
             await self.store.write_readings(readings)
         if dead_letters:
@@ -166,7 +173,10 @@ class Pipeline:
         while True:
             await asyncio.sleep(every_s)
             moment = now()
-            await self.tick(moment)
+            try:
+                await self.tick(moment)
+            except Exception:  # e.g. saving an alert while the store is down: try next tick
+                log.exception("checking for silent devices failed")
             if moment - pruned_at >= 3600.0:
                 pruned_at = moment
                 try:

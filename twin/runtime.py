@@ -103,7 +103,12 @@ async def _serve(
     )
     server = _Server(
         uvicorn.Config(
-            create_app(context), host=options.host, port=options.port, log_level="warning"
+            create_app(context),
+            host=options.host,
+            port=options.port,
+            log_level="warning",
+            # Ctrl-C should not wait on a slow snapshot or an open viewer connection.
+            timeout_graceful_shutdown=5,
         )
     )
     ingest_task = asyncio.create_task(ingest.run(), name="ingest")

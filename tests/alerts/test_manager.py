@@ -71,3 +71,13 @@ async def test_restore_takes_back_open_alerts() -> None:
     restarted.restore(saved.saved)
     resolved = await restarted.observe("b", "tilt-ne", "tilt-limit", 100, None)
     assert resolved is not None and resolved.id == saved.saved[0].id
+
+
+async def test_a_long_exceedance_is_saved_when_it_matters_not_with_every_reading() -> None:
+    saved = Recorder()
+    manager = AlertManager(save=saved, hold_off_s=600, save_every_s=60)
+    for t in range(0, 300, 10):  # the same value every 10 s for 5 minutes
+        await manager.observe("b", "tilt-ne", "tilt-limit", t, finding(t, 2.4))
+    assert [a.updated_at for a in saved.saved] == [0, 60, 120, 180, 240]
+    await manager.observe("b", "tilt-ne", "tilt-limit", 300, finding(300, 2.9))  # worse: at once
+    assert saved.saved[-1].worst_value == 2.9 and saved.saved[-1].updated_at == 300

@@ -224,3 +224,11 @@ async def test_old_waveform_blocks_are_pruned(store: Store) -> None:
     await store.write_waveforms(blocks)
     assert await store.prune_waveforms(25.0) == 2
     assert await store.waveforms("tilt-a", 0, 100) == blocks[2:]
+
+
+async def test_ping_answers_while_open_and_fails_once_closed(store_url: str) -> None:
+    store = open_store(store_url)
+    async with store:
+        await store.ping()
+    with pytest.raises(Exception, match=r"(?i)clos|not open"):
+        await store.ping()

@@ -137,3 +137,8 @@ def test_arbitrary_senml_like_packs_are_judged_record_by_record(pack: list[objec
     assert len(result.readings) + len(judged) == len(pack) or (not pack and result.rejections)
     for reading in result.readings:
         assert reading.channel_id in REGISTRY
+
+
+def test_an_integer_too_long_to_convert_is_refused_not_raised() -> None:
+    payload = b'[{"n":"th-2f-in/t","u":"Cel","v":' + b"1" * 5000 + b"}]"
+    assert parse(payload).rejections[0].reason is Reason.NOT_JSON

@@ -80,3 +80,7 @@ blocks = st.dictionaries(
 @given(st.binary(max_size=200) | blocks.map(lambda d: json.dumps(d).encode()))
 def test_garbage_never_raises(payload: bytes) -> None:
     assert isinstance(parse(payload), WaveformBlock | Rejection)
+
+
+def test_an_integer_too_long_to_convert_is_refused_not_raised() -> None:
+    assert reason(block(t0=0).replace(b'"t0": 0', b'"t0": ' + b"9" * 5000)) is Reason.NOT_JSON

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,19 @@ class Demo:
     def __init__(self, proc: subprocess.Popen[str], api: str, mqtt_port: int) -> None:
         self.proc, self.api, self.mqtt_port = proc, api, mqtt_port
         self.http = httpx.Client(base_url=api, timeout=30)
+        # Keep reading what the demo prints, so a full pipe can never block it.
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def printed(self) -> str:
+        self._reader.join(timeout=5)
+        return "".join(self.output)
 
     def poll(self, path: str, predicate: Callable[[Any], bool], timeout_s: float) -> Any:
         deadline = time.monotonic() + timeout_s
@@ -84,6 +98,7 @@ def demo(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        running.printed()  # the reader has reached the end of the output
         proc.stdout.close()
 
 
@@ -148,6 +163,11 @@ def test_snapshot_shows_the_building_coloured(demo: Demo) -> None:
 
 def test_ctrl_c_stops_cleanly(demo: Demo, tmp_path: Path) -> None:
     demo.proc.send_signal(signal.SIGINT)
-    assert demo.proc.wait(timeout=30) == 0
-    rest = demo.proc.stdout.read() if demo.proc.stdout else ""
+    try:
+        code = demo.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        demo.proc.kill()
+        code = demo.proc.wait()
+    rest = demo.printed()
+    assert code == 0, f"exit {code} after Ctrl-C; it printed:\n{rest[-3000:]}"
     assert "Stopping" in rest and "Traceback" not in rest

@@ -7,7 +7,7 @@ import json
 import math
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -83,6 +83,7 @@ class Twin:
     building: Building
     ingest: object
     api: httpx.AsyncClient
+    pipeline: Pipeline
 
     async def publish(
         self, payload: bytes | str, device: str | None = None, kind: str = "readings"
@@ -128,7 +129,7 @@ async def twin(mosquitto: MqttEndpoint, tmp_path: Path) -> AsyncIterator[Twin]:
         await asyncio.wait_for(ingest.connected.wait(), 10)
         transport = httpx.ASGITransport(app=create_app(context))
         async with httpx.AsyncClient(transport=transport, base_url="http://twin") as api:
-            yield Twin(store, mosquitto, device, building, ingest, api)
+            yield Twin(store, mosquitto, device, building, ingest, api, pipeline)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -282,3 +283,37 @@ async def test_waveform_block_is_kept_raw_and_its_features_become_readings(twin:
         "/api/v1/dead-letters?reason=bad_record", lambda body: any(d in x["payload"] for x in body)
     )
     assert "samples" in letters[0]["detail"]
+
+
+async def test_a_batch_the_store_refuses_is_set_aside_and_ingest_goes_on(
+    twin: Twin, tmp_path: Path
+) -> None:
+    d = twin.device
+    # A channel the pipeline accepts but the store never registered: the store refuses the
+    # batch (a data error, not an outage). It shares one message with a valid record.
+    ghost_sensor = replace(
+        twin.building.sensors[1], id=f"{d}-ghost", channels=(Channel(f"{d}-ghost", "t", "Cel"),)
+    )
+    twin.pipeline.watch(replace(twin.building, id=f"ghost-{d}", sensors=(ghost_sensor,)))
+    await twin.publish(
+        json.dumps(
+            [
+                {"n": f"{d}-ghost/t", "u": "Cel", "v": 1},
+                {"n": f"{d}-th/t", "u": "Cel", "v": 19.5, "t": -5},
+            ]
+        )
+    )
+    readings = await twin.wait_for(
+        f"/api/v1/channels/{d}-th/t/readings?start={NOW - 10:.0f}&end={NOW:.0f}",
+        lambda body: len(body) == 1,
+    )
+    assert readings[0]["value"] == 19.5
+    (kept,) = (tmp_path / "spool" / "failed").glob("*.json")
+    assert f"{d}-ghost/t" in kept.read_text() and f"{d}-th/t" not in kept.read_text()
+    assert "UnknownChannelError" in kept.with_suffix(".why.txt").read_text()
+
+
+async def test_times_that_are_no_times_are_refused(twin: Twin) -> None:
+    for bad in ("nan", "inf", "1e20", "-5"):
+        response = await twin.api.get(f"/api/v1/channels/{twin.device}-th/t/readings?start={bad}")
+        assert response.status_code == 422, bad
