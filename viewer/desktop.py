@@ -145,6 +145,9 @@ class DesktopViewer:
         self.pl.add_timer_event(max_steps, int(refresh_s * 1000), tick)
         self.pl.show(auto_close=False)
         self.pl.close()
+        if frames is not None and done["n"] < frames:
+            # VTK swallows exceptions raised in timer callbacks: say that the run fell short.
+            raise RuntimeError(f"the window closed after {done['n']} of {frames} refreshes")
 
     def _on_metric_title(self, title: str) -> None:
         metric = self._titles.get(title)
