@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -101,7 +103,13 @@ class DurableSubscriber:
         self.receive_maximum = receive_maximum
         self.session_expiry_s = session_expiry_s
         self.connected = asyncio.Event()
-        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        # paho's thread appends, the event loop pops (deque operations are thread-safe). The
+        # loop is woken once per burst, not once per message: waking it costs more than the
+        # message at high rates.
+        self._inbox: deque[Delivery] = deque()
+        self._ready = asyncio.Event()
+        self._wake_pending = False
+        self._wake_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
         self._closing = False
@@ -157,18 +165,20 @@ class DurableSubscriber:
 
     async def _deliveries(self) -> AsyncIterator[Delivery]:
         while True:
-            yield await self._queue.get()
+            yield await self.next()
 
     async def next(self) -> Delivery:
         """The next delivery, waiting for one."""
-        return await self._queue.get()
+        while True:
+            if self._inbox:
+                return self._inbox.popleft()
+            self._ready.clear()
+            if not self._inbox:  # nothing slipped in between the check and the clear
+                await self._ready.wait()
 
     def next_nowait(self) -> Delivery | None:
         """The next delivery if one is already here."""
-        try:
-            return self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
+        return self._inbox.popleft() if self._inbox else None
 
     def ack(self, delivery: Delivery) -> None:
         """Tell the broker this delivery is durable; it will not be sent again."""
@@ -195,8 +205,19 @@ class DurableSubscriber:
         self._call(self.connected.clear)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        delivery = Delivery(message.topic, bytes(message.payload), message.mid, message.qos)
-        self._call(self._queue.put_nowait, delivery)
+        self._inbox.append(
+            Delivery(message.topic, bytes(message.payload), message.mid, message.qos)
+        )
+        with self._wake_lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._call(self._wake)
+
+    def _wake(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False
+        self._ready.set()
 
     def _call(self, callback: Any, *args: Any) -> None:
         if self._loop is not None and not self._loop.is_closed():

@@ -6,6 +6,7 @@ Payloads are SenML built from per-channel templates, so publishing costs little 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 OUTSTANDING_MAX = 2000  # unacknowledged publishes per publisher: bounds paho's queue
+VARIANTS = 16
 TIME_STEP_S = 1e-4  # spacing of synthetic reading times (4 decimals survive float8)
 
 
@@ -42,26 +44,42 @@ class PublishResult:
     finished: float  # epoch seconds when the broker had acknowledged the last one
 
 
-def _templates(plan: PublishPlan) -> list[tuple[str, bytes, bytes, int]]:
-    """(topic, payload before the time, payload after it, readings) per message kind."""
+def _templates(plan: PublishPlan) -> list[tuple[str, list[tuple[bytes, bytes]], int]]:
+    """(topic, variants of (payload before the time, payload after it), readings) per
+    message kind. Values are noise in a narrow band, cycled through VARIANTS versions, so
+    detectors stay quiet (constant values would open a "stuck" alert on every channel)."""
+    rng = random.Random(7)
     out = []
     for device in plan.devices:
         topic = f"{plan.topic_prefix}/{device}/readings"
         if plan.batched:
-            rest = ",".join(
-                f'{{"n":"{m}","v":{20 + k % 7}.5}}' for k, m in enumerate(plan.metrics[1:], 1)
-            )
-            head = f'[{{"bn":"{device}-s/","bu":"Cel","n":"{plan.metrics[0]}","v":20.5,"bt":'
-            out.append((topic, head.encode(), f"}},{rest}]".encode(), len(plan.metrics)))
+            variants = []
+            for _ in range(VARIANTS):
+                v = [round(20 + rng.random() * 0.5, 3) for _ in plan.metrics]
+                rest = ",".join(
+                    f'{{"n":"{m}","v":{x}}}' for m, x in zip(plan.metrics[1:], v[1:], strict=True)
+                )
+                first = f'"bn":"{device}-s/","bu":"Cel","n":"{plan.metrics[0]}","v":{v[0]}'
+                head = f'[{{{first},"bt":'
+                variants.append((head.encode(), f"}},{rest}]".encode()))
+            out.append((topic, variants, len(plan.metrics)))
         else:
-            for k, m in enumerate(plan.metrics):
-                head = f'[{{"n":"{device}-s/{m}","u":"Cel","v":{20 + k % 7}.5,"t":'
-                out.append((topic, head.encode(), b"}]", 1))
+            for m in plan.metrics:
+                variants = [
+                    (
+                        f'[{{"n":"{device}-s/{m}","u":"Cel","v":{20 + rng.random() * 0.5:.3f},'
+                        '"t":'.encode(),
+                        b"}]",
+                    )
+                    for _ in range(VARIANTS)
+                ]
+                out.append((topic, variants, 1))
     return out
 
 
-def publish(plan: PublishPlan, go: Event, results: Queue[Any]) -> None:
-    """Publish per ``plan`` once ``go`` is set; put a PublishResult on ``results``."""
+def publish(plan: PublishPlan, go: Event, results: Queue[Any], published: Any, hold: Event) -> None:
+    """Publish per ``plan`` once ``go`` is set, adding to ``published`` (readings) and
+    pausing while ``hold`` is set; put a PublishResult on ``results``."""
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
@@ -84,7 +102,9 @@ def publish(plan: PublishPlan, go: Event, results: Queue[Any]) -> None:
     interval = 1.0 / plan.rate_msgs_per_s if plan.rate_msgs_per_s else 0.0
     next_at = time.monotonic()
     while time.monotonic() < deadline:
-        for topic, head, tail, n in kinds:
+        variant = (sent // len(kinds)) % VARIANTS
+        for topic, variants, n in kinds:
+            head, tail = variants[variant]
             if plan.base_time is None:
                 # Live time, strictly increasing per publisher so keys never collide.
                 t = max(round(time.time(), 4), round(last_t + TIME_STEP_S, 4))
@@ -101,6 +121,10 @@ def publish(plan: PublishPlan, go: Event, results: Queue[Any]) -> None:
                     time.sleep(pause)
             while sent - acked[0] > OUTSTANDING_MAX:
                 time.sleep(0.0005)
+        with published.get_lock():
+            published.value += sum(n for _, _, n in kinds)
+        while hold.is_set() and time.monotonic() < deadline:
+            time.sleep(0.002)  # the consumer's backlog is full: keep it bounded
         if plan.base_time is not None and sent // len(kinds) * TIME_STEP_S > 3000:
             break  # never run past the phase's hour of synthetic time
     while acked[0] < sent:
