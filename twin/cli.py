@@ -22,10 +22,10 @@ bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_
 app.add_typer(bench_app, name="bench")
 
 
-@app.callback()
 def _headless_rendering() -> None:
-    # Without a display VTK tries X first and prints a warning before it falls back to EGL;
-    # ask for EGL straight away (an explicit setting by the user still wins).
+    """Without a display VTK tries X first and prints a warning before it falls back to EGL:
+    ask for EGL straight away. Only for commands that render offscreen and start no
+    programs of their own (the variable is inherited); a user's own setting wins."""
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
@@ -70,6 +70,7 @@ def _run(options: TwinOptions) -> None:
     from twin.broker import BrokerPortError
     from twin.runtime import run_twin
 
+    _headless_rendering()
     try:
         asyncio.run(run_twin(options))
     except (BrokerPortError, StartupError) as exc:
@@ -199,6 +200,7 @@ def snapshot(
     from sensors.simulator import SensorModel
     from viewer.snapshot import render_snapshot
 
+    _headless_rendering()
     if api is not None:
         from twin.viewer_commands import api_snapshot
 

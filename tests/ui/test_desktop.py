@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,8 @@ def test_twin_view_window_under_xvfb(seeded_twin: Any, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        # An offscreen window class (set for headless rendering) would give no real window.
+        env={k: v for k, v in os.environ.items() if k != "VTK_DEFAULT_OPENGL_WINDOW"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
