@@ -9,6 +9,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
+from models.alerting import (
+    AlertEvent,
+    Delivery,
+    Escalation,
+    Incident,
+    IncidentState,
+    Subscription,
+)
 from models.types import Alert, AlertState, Building, DeadLetter, Reading, WaveformBlock
 
 
@@ -116,17 +124,85 @@ class Store(Protocol):
         """The newest reading of every channel of a building that has one."""
         ...
 
-    async def save_alert(self, alert: Alert) -> None: ...
+    async def save_alert(
+        self,
+        alert: Alert,
+        events: Sequence[AlertEvent] = (),
+        incident: Incident | None = None,
+    ) -> None:
+        """Insert or replace an alert, append its events and insert or replace its incident,
+        all in one transaction."""
+        ...
+
+    async def alert(self, alert_id: str) -> Alert | None: ...
 
     async def alerts(
         self,
         *,
         building_id: str | None = None,
         state: AlertState | None = None,
+        incident_id: str | None = None,
+        sensor_id: str | None = None,
+        rule_id: str | None = None,
         limit: int = 500,
     ) -> list[Alert]:
         """Alerts, newest first."""
         ...
+
+    async def alert_events(
+        self, alert_id: str | None = None, *, since: float | None = None, limit: int = 1000
+    ) -> list[AlertEvent]:
+        """The audit trail of one alert (or of all, from ``since``), oldest first, in the
+        order they were saved."""
+        ...
+
+    async def incident(self, incident_id: str) -> Incident | None: ...
+
+    async def incidents(
+        self,
+        *,
+        building_id: str | None = None,
+        state: IncidentState | None = None,
+        limit: int = 500,
+    ) -> list[Incident]:
+        """Incidents, newest first."""
+        ...
+
+    async def put_subscription(self, subscription: Subscription) -> None:
+        """Insert or replace a subscription."""
+        ...
+
+    async def subscription(self, subscription_id: str) -> Subscription | None: ...
+
+    async def subscriptions(self) -> list[Subscription]:
+        """Every subscription, ordered by name then id."""
+        ...
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        """Remove a subscription and its escalations; False if there was none."""
+        ...
+
+    async def write_deliveries(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    async def deliveries(
+        self,
+        *,
+        subscription_id: str | None = None,
+        incident_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """The delivery log, newest first."""
+        ...
+
+    async def save_escalation(self, escalation: Escalation) -> None:
+        """Insert or replace where a subscription stands with an incident."""
+        ...
+
+    async def escalations(self) -> list[Escalation]:
+        """Every escalation kept, for taking them back after a restart."""
+        ...
+
+    async def delete_escalation(self, subscription_id: str, incident_id: str) -> None: ...
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
 

@@ -134,7 +134,8 @@ class Finding:
 
 @dataclass(slots=True)
 class Alert:
-    """An alert for one (sensor, rule): opened by a finding, resolved once clear for a hold-off."""
+    """An alert for one (sensor, rule): opened by a finding, resolved once clear for a hold-off
+    or by a person; see ``models.alerting`` for its events, incidents and subscriptions."""
 
     id: str
     building_id: str
@@ -152,6 +153,15 @@ class Alert:
     message: str
     resolved_at: float | None = None
     last_seen_at: float = field(default=0.0)
+    # The incident grouping this alert with others of its structural zone ("" before any).
+    incident_id: str = ""
+    # Hidden and not re-notified until this time (epoch s); None when not shelved.
+    shelved_until: float | None = None
+    acknowledged_at: float | None = None
+    acknowledged_by: str = ""
+
+    def shelved(self, now: float) -> bool:
+        return self.shelved_until is not None and now < self.shelved_until
 
 
 @dataclass(frozen=True, slots=True)
