@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from alerts.manager import AlertManager
+from models.alerting import AlertEvent, Incident
 from models.types import Alert, AlertState, Finding, Severity
 
 
@@ -15,9 +18,16 @@ def finding(t: float, value: float, severity: Severity = Severity.WARNING) -> Fi
 class Recorder:
     def __init__(self) -> None:
         self.saved: list[Alert] = []
+        self.events: list[AlertEvent] = []
+        self.incidents: list[Incident] = []
 
-    async def __call__(self, alert: Alert) -> None:
+    async def __call__(
+        self, alert: Alert, events: Sequence[AlertEvent], incident: Incident | None
+    ) -> None:
         self.saved.append(alert)
+        self.events.extend(events)
+        if incident is not None:
+            self.incidents.append(incident)
 
 
 async def test_one_open_alert_updated_with_the_worst_value() -> None:
@@ -29,7 +39,7 @@ async def test_one_open_alert_updated_with_the_worst_value() -> None:
     assert first is not None and last is not None
     assert len(manager.open_alerts()) == 1 and last.id == first.id
     assert last.worst_value == -3.2 and last.value == 2.5
-    assert last.severity is Severity.ALARM  # does not fall back in this first cut
+    assert last.severity is Severity.ALARM  # falls back only after lower_after_s
     assert {a.id for a in saved.saved} == {first.id}
 
 
@@ -43,7 +53,8 @@ async def test_resolves_only_after_the_hold_off_clear() -> None:
     assert resolved is not None and resolved.state is AlertState.RESOLVED
     assert resolved.resolved_at == 600
     assert manager.open_alerts() == []
-    again = await manager.observe("b", "tilt-ne", "tilt-limit", 700, finding(700, 2.6))
+    later = 600 + manager.reopen_within_s + 1
+    again = await manager.observe("b", "tilt-ne", "tilt-limit", later, finding(later, 2.6))
     assert again is not None and again.id != resolved.id
 
 
