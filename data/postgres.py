@@ -18,17 +18,18 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from data import postgres_alerts
 from data.postgres_schema import migrations
-from data.rows import (
-    ALERT_COLUMNS,
-    SENSOR_COLUMNS,
-    alert_from_row,
-    alert_row,
-    building_from_row,
-    sensor_from_row,
-    sensor_values,
-)
+from data.rows import SENSOR_COLUMNS, building_from_row, sensor_from_row, sensor_values
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
+from models.alerting import (
+    AlertEvent,
+    Delivery,
+    Escalation,
+    Incident,
+    IncidentState,
+    Subscription,
+)
 from models.types import (
     Alert,
     AlertState,
@@ -332,36 +333,107 @@ class PostgresStore:
             cur = await conn.execute("DELETE FROM waveforms WHERE t0 < to_timestamp(%s)", (before,))
             return max(cur.rowcount, 0)
 
-    # -- alerts -----------------------------------------------------------------------------
+    # -- alert workflow (the SQL is in data/postgres_alerts.py) ----------------------------
 
-    async def save_alert(self, alert: Alert) -> None:
+    async def save_alert(
+        self,
+        alert: Alert,
+        events: Sequence[AlertEvent] = (),
+        incident: Incident | None = None,
+    ) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            await postgres_alerts.save_alert(conn, alert, events, incident)
+
+    async def alert(self, alert_id: str) -> Alert | None:
         async with self._pool.connection() as conn:
-            await conn.execute(
-                f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ({', '.join(['%s'] * 16)}) "
-                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-                "severity = excluded.severity, updated_at = excluded.updated_at, "
-                "value = excluded.value, worst_value = excluded.worst_value, "
-                "limit_value = excluded.limit_value, message = excluded.message, "
-                "channel_id = excluded.channel_id, resolved_at = excluded.resolved_at, "
-                "last_seen_at = excluded.last_seen_at",
-                alert_row(alert),
-            )
+            return await postgres_alerts.alert(conn, alert_id)
 
     async def alerts(
         self,
         *,
         building_id: str | None = None,
         state: AlertState | None = None,
+        incident_id: str | None = None,
+        sensor_id: str | None = None,
+        rule_id: str | None = None,
         limit: int = 500,
     ) -> list[Alert]:
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {ALERT_COLUMNS} FROM alerts WHERE (%(b)s::text IS NULL OR "
-                "building_id = %(b)s) AND (%(s)s::text IS NULL OR state = %(s)s) "
-                "ORDER BY opened_at DESC LIMIT %(n)s",
-                {"b": building_id, "s": state.value if state else None, "n": limit},
+            return await postgres_alerts.alerts(
+                conn,
+                building_id=building_id,
+                state=state,
+                incident_id=incident_id,
+                sensor_id=sensor_id,
+                rule_id=rule_id,
+                limit=limit,
             )
-            return [alert_from_row(r) for r in await cur.fetchall()]
+
+    async def alert_events(
+        self, alert_id: str | None = None, *, since: float | None = None, limit: int = 1000
+    ) -> list[AlertEvent]:
+        async with self._pool.connection() as conn:
+            return await postgres_alerts.alert_events(conn, alert_id, since=since, limit=limit)
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        async with self._pool.connection() as conn:
+            return await postgres_alerts.incident(conn, incident_id)
+
+    async def incidents(
+        self,
+        *,
+        building_id: str | None = None,
+        state: IncidentState | None = None,
+        limit: int = 500,
+    ) -> list[Incident]:
+        async with self._pool.connection() as conn:
+            return await postgres_alerts.incidents(
+                conn, building_id=building_id, state=state, limit=limit
+            )
+
+    async def put_subscription(self, subscription: Subscription) -> None:
+        async with self._pool.connection() as conn:
+            await postgres_alerts.put_subscription(conn, subscription)
+
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        async with self._pool.connection() as conn:
+            return await postgres_alerts.subscription(conn, subscription_id)
+
+    async def subscriptions(self) -> list[Subscription]:
+        async with self._pool.connection() as conn:
+            return await postgres_alerts.subscriptions(conn)
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        async with self._pool.connection() as conn, conn.transaction():
+            return await postgres_alerts.delete_subscription(conn, subscription_id)
+
+    async def write_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            await postgres_alerts.write_deliveries(conn, deliveries)
+
+    async def deliveries(
+        self,
+        *,
+        subscription_id: str | None = None,
+        incident_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        async with self._pool.connection() as conn:
+            return await postgres_alerts.deliveries(
+                conn, subscription_id=subscription_id, incident_id=incident_id, limit=limit
+            )
+
+    async def save_escalation(self, escalation: Escalation) -> None:
+        async with self._pool.connection() as conn:
+            await postgres_alerts.save_escalation(conn, escalation)
+
+    async def escalations(self) -> list[Escalation]:
+        async with self._pool.connection() as conn:
+            return await postgres_alerts.escalations(conn)
+
+    async def delete_escalation(self, subscription_id: str, incident_id: str) -> None:
+        async with self._pool.connection() as conn:
+            await postgres_alerts.delete_escalation(conn, subscription_id, incident_id)
 
     # -- dead letters -----------------------------------------------------------------------
 

@@ -91,10 +91,51 @@ CREATE TABLE waveforms (
 CREATE INDEX waveforms_t0_brin ON waveforms USING brin (t0);
 """
 
+# The alert workflow. Alerts from before it get no incident, shelf or acknowledger; the
+# bigserial ids keep audit trail and delivery log in the order they were written.
+ALERT_WORKFLOW = """
+ALTER TABLE alerts ADD COLUMN incident_id text NOT NULL DEFAULT '',
+    ADD COLUMN shelved_until float8, ADD COLUMN acknowledged_at float8,
+    ADD COLUMN acknowledged_by text NOT NULL DEFAULT '';
+CREATE INDEX alerts_incident ON alerts(incident_id);
+CREATE TABLE alert_events (
+    id bigserial PRIMARY KEY, alert_id text NOT NULL, time float8 NOT NULL,
+    actor text NOT NULL, action text NOT NULL, from_state text, to_state text NOT NULL,
+    severity text NOT NULL, note text NOT NULL, building_id text NOT NULL,
+    incident_id text NOT NULL
+);
+CREATE INDEX alert_events_alert ON alert_events(alert_id, id);
+CREATE INDEX alert_events_time ON alert_events(time);
+CREATE TABLE incidents (
+    id text PRIMARY KEY, building_id text NOT NULL, zone text NOT NULL, state text NOT NULL,
+    severity text NOT NULL, opened_at float8 NOT NULL, updated_at float8 NOT NULL,
+    resolved_at float8
+);
+CREATE INDEX incidents_opened ON incidents(opened_at);
+CREATE TABLE subscriptions (
+    id text PRIMARY KEY, name text NOT NULL, channel text NOT NULL, contacts text NOT NULL,
+    building_id text, min_severity text NOT NULL, kinds text NOT NULL,
+    escalate_after_s float8 NOT NULL, max_reminders int NOT NULL, secret text NOT NULL,
+    enabled boolean NOT NULL
+);
+CREATE TABLE deliveries (
+    id bigserial PRIMARY KEY, time float8 NOT NULL, subscription_id text NOT NULL,
+    incident_id text NOT NULL, channel text NOT NULL, contact text NOT NULL,
+    notice text NOT NULL, attempt int NOT NULL, ok boolean NOT NULL, detail text NOT NULL
+);
+CREATE INDEX deliveries_subscription ON deliveries(subscription_id, id);
+CREATE INDEX deliveries_incident ON deliveries(incident_id, id);
+CREATE TABLE escalations (
+    subscription_id text NOT NULL, incident_id text NOT NULL, step int NOT NULL,
+    next_at float8, severity text NOT NULL, alert_ids text NOT NULL,
+    PRIMARY KEY (subscription_id, incident_id)
+);
+"""
+
 RAW_RETENTION_DAYS = 400
 
 
 def migrations(timescale: bool) -> list[tuple[int, str]]:
     """The ordered (version, SQL) steps for this installation."""
     rollups = TIMESCALE.format(raw_retention_days=RAW_RETENTION_DAYS) if timescale else PLAIN
-    return [(1, CORE), (2, rollups), (3, WAVEFORMS)]
+    return [(1, CORE), (2, rollups), (3, WAVEFORMS), (4, ALERT_WORKFLOW)]

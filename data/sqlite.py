@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from array import array
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import aiosqlite
 
-from data.rows import (
-    ALERT_COLUMNS,
-    SENSOR_COLUMNS,
-    alert_from_row,
-    alert_row,
-    building_from_row,
-    sensor_from_row,
-    sensor_values,
-)
+from data import sqlite_alerts
+from data.rows import SENSOR_COLUMNS, building_from_row, sensor_from_row, sensor_values
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
+from models.alerting import (
+    AlertEvent,
+    Delivery,
+    Escalation,
+    Incident,
+    IncidentState,
+    Subscription,
+)
 from models.types import (
     Alert,
     AlertState,
@@ -31,9 +34,9 @@ from models.types import (
     WaveformBlock,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS buildings (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL,
@@ -78,6 +81,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 """
 
+# (version, SQL) steps, each run once and in order; a new file runs them all.
+_MIGRATIONS = ((1, _SCHEMA_V1), (2, sqlite_alerts.SCHEMA_V2))
+
 
 class SqliteStore:
     """`Store` on one SQLite file, opened with ``async with SqliteStore(path) as store``."""
@@ -86,6 +92,9 @@ class SqliteStore:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._channel_keys: dict[str, int] = {}
+        # Tasks share one connection, so one task's commit would also commit another's
+        # half-done writes: every write transaction holds this lock.
+        self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,16 +107,42 @@ class SqliteStore:
         # lower cost than FULL, which is the trade an embedded default should make.
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._db.executescript(_SCHEMA)
-        async with self._db.execute("SELECT version FROM schema_version") as cur:
-            row = await cur.fetchone()
-        if row is None:
-            await self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema {row[0]}, this code needs {SCHEMA_VERSION}")
-        await self._db.commit()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self._db.close()
+            self._db = None
+            raise
         await self._load_channel_keys()
         return self
+
+    async def _migrate(self) -> None:
+        db = self.db
+        # IMMEDIATE takes the write lock before the version is read, so two processes
+        # opening the same file together cannot both migrate it.
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            async with db.execute("SELECT version FROM schema_version") as cur:
+                row = await cur.fetchone()
+            current = row[0] if row is not None else 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema {current}, this code needs {SCHEMA_VERSION}"
+                )
+            for version, script in _MIGRATIONS:
+                if version > current:
+                    # One statement at a time: executescript would commit halfway.
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            await db.execute(statement)
+            if current != SCHEMA_VERSION:
+                await db.execute("DELETE FROM schema_version")
+                await db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
 
     async def __aexit__(
         self,
@@ -125,6 +160,18 @@ class SqliteStore:
             raise StoreError("the store is not open: use it with `async with`")
         return self._db
 
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: committed at the end, rolled back if anything fails."""
+        async with self._write_lock:
+            db = self.db
+            try:
+                yield db
+            except BaseException:
+                await db.rollback()
+                raise
+            await db.commit()
+
     async def _load_channel_keys(self) -> None:
         async with self.db.execute("SELECT id, key FROM channels") as cur:
             self._channel_keys = {row[0]: row[1] async for row in cur}
@@ -136,39 +183,40 @@ class SqliteStore:
             await cur.fetchone()
 
     async def put_building(self, building: Building) -> None:
-        db = self.db
         (lo, hi) = building.bounds
-        await db.execute(
-            "INSERT INTO buildings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-            "name=excluded.name, address=excluded.address, structure_type=excluded.structure_type,"
-            " noise_zone=excluded.noise_zone, bounds=excluded.bounds, model=excluded.model",
-            (
-                building.id,
-                building.name,
-                building.address,
-                building.structure_type,
-                building.noise_zone,
-                json.dumps([list(lo), list(hi)]),
-                building.model,
-            ),
-        )
-        for s in building.sensors:
+        async with self._writing() as db:
             await db.execute(
-                "INSERT INTO sensors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET building_id=excluded.building_id, "
-                "kind=excluded.kind, device_id=excluded.device_id, floor=excluded.floor, "
-                "zone=excluded.zone, x=excluded.x, y=excluded.y, z=excluded.z, nx=excluded.nx, "
-                "ny=excluded.ny, nz=excluded.nz, expected_interval_s=excluded.expected_interval_s",
-                sensor_values(s, building.id),
+                "INSERT INTO buildings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "name=excluded.name, address=excluded.address, "
+                "structure_type=excluded.structure_type, noise_zone=excluded.noise_zone, "
+                "bounds=excluded.bounds, model=excluded.model",
+                (
+                    building.id,
+                    building.name,
+                    building.address,
+                    building.structure_type,
+                    building.noise_zone,
+                    json.dumps([list(lo), list(hi)]),
+                    building.model,
+                ),
             )
-            for ch in s.channels:
-                # Keep the channel's key stable so its readings stay attached.
+            for s in building.sensors:
                 await db.execute(
-                    "INSERT INTO channels (id, sensor_id, metric, unit) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET unit=excluded.unit",
-                    (ch.id, s.id, ch.metric, ch.unit),
+                    "INSERT INTO sensors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET building_id=excluded.building_id, "
+                    "kind=excluded.kind, device_id=excluded.device_id, floor=excluded.floor, "
+                    "zone=excluded.zone, x=excluded.x, y=excluded.y, z=excluded.z, nx=excluded.nx, "
+                    "ny=excluded.ny, nz=excluded.nz, "
+                    "expected_interval_s=excluded.expected_interval_s",
+                    sensor_values(s, building.id),
                 )
-        await db.commit()
+                for ch in s.channels:
+                    # Keep the channel's key stable so its readings stay attached.
+                    await db.execute(
+                        "INSERT INTO channels (id, sensor_id, metric, unit) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(id) DO UPDATE SET unit=excluded.unit",
+                        (ch.id, s.id, ch.metric, ch.unit),
+                    )
         await self._load_channel_keys()
 
     async def buildings(self) -> list[Building]:
@@ -211,10 +259,9 @@ class SqliteStore:
 
     async def write_readings(self, readings: Sequence[Reading]) -> int:
         rows = [(self._key(r.channel_id), r.time, r.value) for r in readings]
-        db = self.db
-        before = db.total_changes
-        await db.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?)", rows)
-        await db.commit()
+        async with self._writing() as db:
+            before = db.total_changes
+            await db.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?)", rows)
         return db.total_changes - before
 
     async def readings(
@@ -245,16 +292,15 @@ class SqliteStore:
             return [Summary(float(b), n, mean, lo, hi) async for b, n, mean, lo, hi in cur]
 
     async def write_waveforms(self, blocks: Sequence[WaveformBlock]) -> int:
-        db = self.db
-        before = db.total_changes
-        await db.executemany(
-            "INSERT OR IGNORE INTO waveforms VALUES (?, ?, ?, ?, ?)",
-            [
-                (b.sensor_id, b.axis, b.t0, b.rate_hz, array("d", b.samples).tobytes())
-                for b in blocks
-            ],
-        )
-        await db.commit()
+        async with self._writing() as db:
+            before = db.total_changes
+            await db.executemany(
+                "INSERT OR IGNORE INTO waveforms VALUES (?, ?, ?, ?, ?)",
+                [
+                    (b.sensor_id, b.axis, b.t0, b.rate_hz, array("d", b.samples).tobytes())
+                    for b in blocks
+                ],
+            )
         return db.total_changes - before
 
     async def waveforms(
@@ -271,8 +317,8 @@ class SqliteStore:
             ]
 
     async def prune_waveforms(self, before: float) -> int:
-        cur = await self.db.execute("DELETE FROM waveforms WHERE t0 < ?", (before,))
-        await self.db.commit()
+        async with self._writing() as db:
+            cur = await db.execute("DELETE FROM waveforms WHERE t0 < ?", (before,))
         return max(cur.rowcount, 0)
 
     async def latest(self, building_id: str) -> dict[str, Reading]:
@@ -290,46 +336,108 @@ class SqliteStore:
                     out[cid] = Reading(cid, t, v)
         return out
 
-    # -- alerts -----------------------------------------------------------------------------
+    # -- alert workflow (the SQL is in data/sqlite_alerts.py) ------------------------------
 
-    async def save_alert(self, alert: Alert) -> None:
-        await self.db.execute(
-            f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            alert_row(alert),
-        )
-        await self.db.commit()
+    async def save_alert(
+        self,
+        alert: Alert,
+        events: Sequence[AlertEvent] = (),
+        incident: Incident | None = None,
+    ) -> None:
+        async with self._writing() as db:
+            await sqlite_alerts.save_alert(db, alert, events, incident)
+
+    async def alert(self, alert_id: str) -> Alert | None:
+        return await sqlite_alerts.alert(self.db, alert_id)
 
     async def alerts(
         self,
         *,
         building_id: str | None = None,
         state: AlertState | None = None,
+        incident_id: str | None = None,
+        sensor_id: str | None = None,
+        rule_id: str | None = None,
         limit: int = 500,
     ) -> list[Alert]:
-        where, args = [], []
-        if building_id is not None:
-            where.append("building_id = ?")
-            args.append(building_id)
-        if state is not None:
-            where.append("state = ?")
-            args.append(state.value)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        async with self.db.execute(
-            f"SELECT {ALERT_COLUMNS} FROM alerts {clause} ORDER BY opened_at DESC LIMIT ?",
-            (*args, limit),
-        ) as cur:
-            return [alert_from_row(r) async for r in cur]
+        return await sqlite_alerts.alerts(
+            self.db,
+            building_id=building_id,
+            state=state,
+            incident_id=incident_id,
+            sensor_id=sensor_id,
+            rule_id=rule_id,
+            limit=limit,
+        )
+
+    async def alert_events(
+        self, alert_id: str | None = None, *, since: float | None = None, limit: int = 1000
+    ) -> list[AlertEvent]:
+        return await sqlite_alerts.alert_events(self.db, alert_id, since=since, limit=limit)
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        return await sqlite_alerts.incident(self.db, incident_id)
+
+    async def incidents(
+        self,
+        *,
+        building_id: str | None = None,
+        state: IncidentState | None = None,
+        limit: int = 500,
+    ) -> list[Incident]:
+        return await sqlite_alerts.incidents(
+            self.db, building_id=building_id, state=state, limit=limit
+        )
+
+    async def put_subscription(self, subscription: Subscription) -> None:
+        async with self._writing() as db:
+            await sqlite_alerts.put_subscription(db, subscription)
+
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        return await sqlite_alerts.subscription(self.db, subscription_id)
+
+    async def subscriptions(self) -> list[Subscription]:
+        return await sqlite_alerts.subscriptions(self.db)
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        async with self._writing() as db:
+            return await sqlite_alerts.delete_subscription(db, subscription_id)
+
+    async def write_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        async with self._writing() as db:
+            await sqlite_alerts.write_deliveries(db, deliveries)
+
+    async def deliveries(
+        self,
+        *,
+        subscription_id: str | None = None,
+        incident_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        return await sqlite_alerts.deliveries(
+            self.db, subscription_id=subscription_id, incident_id=incident_id, limit=limit
+        )
+
+    async def save_escalation(self, escalation: Escalation) -> None:
+        async with self._writing() as db:
+            await sqlite_alerts.save_escalation(db, escalation)
+
+    async def escalations(self) -> list[Escalation]:
+        return await sqlite_alerts.escalations(self.db)
+
+    async def delete_escalation(self, subscription_id: str, incident_id: str) -> None:
+        async with self._writing() as db:
+            await sqlite_alerts.delete_escalation(db, subscription_id, incident_id)
 
     # -- dead letters -----------------------------------------------------------------------
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        await self.db.executemany(
-            "INSERT INTO dead_letters (time, reason, topic, device_id, detail, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(d.time, d.reason, d.topic, d.device_id, d.detail, d.payload) for d in letters],
-        )
-        await self.db.commit()
+        async with self._writing() as db:
+            await db.executemany(
+                "INSERT INTO dead_letters (time, reason, topic, device_id, detail, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(d.time, d.reason, d.topic, d.device_id, d.detail, d.payload) for d in letters],
+            )
 
     async def dead_letters(
         self, *, reason: str | None = None, limit: int = 100

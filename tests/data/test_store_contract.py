@@ -1,9 +1,8 @@
-"""The Store contract, run against every backend (SQLite for now) on a real database file."""
+"""The Store contract, run against every backend (the ``store`` fixture is in conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
@@ -12,74 +11,24 @@ from models.types import (
     Alert,
     AlertState,
     Building,
-    Channel,
     DeadLetter,
     Reading,
-    Sensor,
-    SensorKind,
     Severity,
     WaveformBlock,
 )
 
 
-def building(name: str = "Test Hall") -> Building:
-    tilt = Sensor(
-        id="tilt-a",
-        kind=SensorKind.TILT,
-        device_id="dev-1",
-        floor=1,
-        zone="corner-ne",
-        position=(1.0, 2.0, 3.0),
-        normal=(0.0, -1.0, 0.0),
-        channels=(Channel("tilt-a", "x", "mrad"), Channel("tilt-a", "y", "mrad")),
-    )
-    th = Sensor(
-        id="th-a",
-        kind=SensorKind.CLIMATE,
-        device_id="dev-2",
-        floor=2,
-        zone="interior",
-        position=(4.0, 5.0, 6.0),
-        normal=(0.0, 0.0, 1.0),
-        channels=(Channel("th-a", "t", "Cel"),),
-        expected_interval_s=300.0,
-    )
-    return Building(
-        id="hall",
-        name=name,
-        address="1 Test Road",
-        structure_type="brick",
-        noise_zone=2,
-        bounds=((0.0, 0.0, 0.0), (10.0, 20.0, 30.0)),
-        model="procedural:test",
-        sensors=(tilt, th),
-    )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'twin.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as s:
-        await s.put_building(building())
-        yield s
-
-
-async def test_building_round_trip(store: Store) -> None:
-    assert await store.building("hall") == building()
+async def test_building_round_trip(store: Store, hall: Building) -> None:
+    assert await store.building("hall") == hall
     assert [b.id for b in await store.buildings()] == ["hall"]
     assert await store.building("missing") is None
 
 
-async def test_put_building_again_updates_without_losing_readings(store: Store) -> None:
+async def test_put_building_again_updates_without_losing_readings(
+    store: Store, hall: Building
+) -> None:
     await store.write_readings([Reading("tilt-a/x", 100.0, 0.5)])
-    await store.put_building(building(name="Renamed Hall"))
+    await store.put_building(replace(hall, name="Renamed Hall"))
     assert (await store.building("hall")).name == "Renamed Hall"  # type: ignore[union-attr]
     assert await store.readings("tilt-a/x", 0, 200) == [Reading("tilt-a/x", 100.0, 0.5)]
 
@@ -152,10 +101,10 @@ async def test_dead_letters_newest_first(store: Store) -> None:
     assert await store.dead_letters() == letters[::-1]
 
 
-async def test_data_survives_reopening(store_url: str) -> None:
+async def test_data_survives_reopening(store_url: str, hall: Building) -> None:
     url = store_url
     async with open_store(url) as s:
-        await s.put_building(building())
+        await s.put_building(hall)
         await s.write_readings([Reading("th-a/t", 5.0, 21.0)])
     async with open_store(url) as s:
         assert await s.readings("th-a/t", 0, 10) == [Reading("th-a/t", 5.0, 21.0)]
