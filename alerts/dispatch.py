@@ -18,11 +18,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Self
 
 from alerts.manager import AlertChange
 from alerts.message import rule_words
 from alerts.notice import Notice
+from alerts.notifiers import Notifier
 from models.alerting import (
     AlertAction,
     ChannelType,
@@ -41,15 +42,6 @@ _STARTS = {
     AlertAction.SEVERITY_RAISED,
     AlertAction.UNSHELVED,
 }
-
-
-class Notifier(Protocol):
-    """Delivers a notice over one channel, retrying as it sees fit; never raises for a
-    failed delivery."""
-
-    channel: ChannelType
-
-    async def deliver(self, notice: Notice, contact: str, subscription: Subscription) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
