@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +41,13 @@ _METRIC_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 _REQUIRED = ("id", "kind", "device", "floor", "zone", "position")
 _KNOWN = frozenset({*_REQUIRED, "channels", "expected_interval_s"})
 
+LAYOUT_FORMATS = ("yaml", "json", "csv")
+# CSV layouts: one sensor a row; ``position`` is split into x, y, z; ``channels`` (optional)
+# reads ``metric:unit`` pairs separated by ``;``, e.g. ``t:Cel;rh:%RH``; empty optional cells
+# take the kind's defaults.
+CSV_COLUMNS = ("id", "kind", "device", "floor", "zone", "x", "y", "z")
+CSV_OPTIONAL_COLUMNS = ("channels", "expected_interval_s")
+
 
 class LayoutError(ValueError):
     """A layout that cannot be used; the message names the offending sensor."""
@@ -66,16 +76,43 @@ def load_layout(source: str | Path) -> list[SensorSpec]:
     """Read a YAML layout file: a list of entries, or a mapping with a ``sensors`` list."""
     path = Path(source)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise LayoutError(f"cannot read layout {str(path)!r}: {exc}") from exc
+    return parse_layout_text(text, "yaml", source=str(path))
+
+
+def parse_layout_text(
+    text: str, fmt: str, *, source: str = "layout", building_id: str | None = None
+) -> list[SensorSpec]:
+    """Validate a layout written as YAML, JSON or CSV (``fmt``, one of LAYOUT_FORMATS).
+
+    YAML and JSON hold a list of entries, or a mapping with a ``sensors`` list and
+    optionally the ``building`` it is for, which must then be ``building_id`` when given.
+    CSV has a header row naming CSV_COLUMNS (see ``_csv_entries``).
+    """
+    if fmt == "csv":
+        try:
+            return parse_layout(_csv_entries(text, source))
+        except csv.Error as exc:  # e.g. a cell over the csv module's field size limit
+            raise LayoutError(f"cannot read layout {source!r} as csv: {exc}") from exc
+    if fmt not in LAYOUT_FORMATS:
+        raise LayoutError(f"unknown layout format {fmt!r}; expected one of {LAYOUT_FORMATS}")
+    try:
+        document = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    # JSONDecodeError is a ValueError; deep nesting overflows either parser's recursion.
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
+        raise LayoutError(f"cannot read layout {source!r} as {fmt}: {exc}"[:500]) from exc
     if isinstance(document, dict):
         unknown = set(document) - {"building", "sensors"}
         if unknown:
-            raise LayoutError(f"layout {str(path)!r} has unknown keys {sorted(unknown)}")
+            raise LayoutError(f"layout {source!r} has unknown keys {sorted(map(str, unknown))}")
+        named = document.get("building")
+        if building_id is not None and named is not None and named != building_id:
+            raise LayoutError(f"layout {source!r} is for building {named!r}, not {building_id!r}")
         document = document.get("sensors")
     if not isinstance(document, list):
-        raise LayoutError(f"layout {str(path)!r} must hold a list of sensors")
+        raise LayoutError(f"layout {source!r} must hold a list of sensors")
     return parse_layout(document)
 
 
@@ -103,6 +140,7 @@ def place_sensors(
 ) -> list[Sensor]:
     """Snap every sensor to the nearest mesh surface point, taking that face's normal.
 
+    Sensors farther than ``max_distance_m`` are refused, all of them named in one error.
     With ``storey_at`` (z -> storey level) each sensor's floor is checked too.
     """
     if not specs:
@@ -111,14 +149,17 @@ def place_sensors(
     if len(mesh.faces) == 0:
         raise LayoutError("cannot place sensors: the mesh has no triangles")
     closest, distance, triangle_id = trimesh.proximity.closest_point(mesh, points)
+    too_far = [
+        f"sensor {spec.id!r}: position is {dist:.2f} m from the building surface"
+        f" (limit {max_distance_m:.2f} m)"
+        for spec, dist in zip(specs, distance, strict=True)
+        if dist > max_distance_m
+    ]
+    if too_far:
+        raise LayoutError("; ".join(too_far))
     normals = np.asarray(mesh.face_normals)[triangle_id]
     sensors = []
-    for spec, point, dist, normal in zip(specs, closest, distance, normals, strict=True):
-        if dist > max_distance_m:
-            raise LayoutError(
-                f"sensor {spec.id!r}: position is {dist:.2f} m from the building surface"
-                f" (limit {max_distance_m:.2f} m)"
-            )
+    for spec, point, normal in zip(specs, closest, normals, strict=True):
         if storey_at is not None:
             _check_floor(spec, float(point[2]), storey_at)
         sensors.append(
@@ -194,6 +235,54 @@ def _parse_entry(index: int, entry: Mapping[str, Any]) -> SensorSpec:
         channels=_channels(entry.get("channels"), kind, fail),
         expected_interval_s=_interval(entry.get("expected_interval_s"), kind, fail),
     )
+
+
+def _csv_entries(text: str, source: str) -> list[dict[str, Any]]:
+    """Layout entries from CSV rows, with cells turned into the YAML layout's types."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        raise LayoutError(
+            f"layout {source!r}: CSV header lacks {', '.join(missing)}; columns are"
+            f" {', '.join(CSV_COLUMNS + CSV_OPTIONAL_COLUMNS)}"
+        )
+    unknown = sorted(set(header) - set(CSV_COLUMNS) - set(CSV_OPTIONAL_COLUMNS))
+    if unknown:
+        raise LayoutError(f"layout {source!r}: unknown CSV columns {unknown}")
+    return [_csv_entry(row, reader.line_num) for row in reader]
+
+
+def _csv_entry(row: dict[str | None, Any], line: int) -> dict[str, Any]:
+    name = f"sensor {row.get('id')!r}" if row.get("id") else f"CSV line {line}"
+
+    def convert(column: str, kind: Callable[[str], Any], what: str) -> Any:
+        cell = (row.get(column) or "").strip()
+        try:
+            return kind(cell)
+        except ValueError:
+            raise LayoutError(f"{name}: {column} {cell!r} must be {what}") from None
+
+    if None in row or any(cell is None for cell in row.values()):
+        raise LayoutError(f"{name}: the row has a different number of cells than the header")
+    entry: dict[str, Any] = {k: row[k].strip() for k in ("id", "kind", "device", "zone")}
+    entry["floor"] = convert("floor", int, "an integer")
+    entry["position"] = [convert(axis, float, "a number") for axis in ("x", "y", "z")]
+    if (row.get("expected_interval_s") or "").strip():
+        entry["expected_interval_s"] = convert("expected_interval_s", float, "a number")
+    if (row.get("channels") or "").strip():
+        entry["channels"] = convert("channels", _csv_channels, "metric:unit pairs split by ';'")
+    return entry
+
+
+def _csv_channels(cell: str) -> list[dict[str, str]]:
+    channels = []
+    for pair in cell.split(";"):
+        metric, sep, unit = pair.partition(":")
+        if not sep:
+            raise ValueError(pair)
+        channels.append({"metric": metric.strip(), "unit": unit.strip()})
+    return channels
 
 
 def _number(value: Any) -> float | None:

@@ -1,13 +1,17 @@
-"""A small blocking client of a running twin's API, for `twin view` and `twin snapshot`."""
+"""A small blocking client of a running twin's API, for `twin view`, `twin snapshot`,
+`twin buildings add` and `twin sensors import`."""
 
 from __future__ import annotations
 
 import io
 import json
 import time as _time
+import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.types import (
@@ -24,6 +28,24 @@ from viewer.state import Frame, SensorState
 
 if TYPE_CHECKING:
     import trimesh
+
+
+# Layout files by extension, as the sensors route takes them.
+LAYOUT_CONTENT_TYPES = {
+    ".json": "application/json",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".csv": "text/csv",
+}
+
+
+class ApiError(RuntimeError):
+    """The twin answered with an error: its status and what it said."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
 
 
 class TwinApi:
@@ -74,6 +96,58 @@ class TwinApi:
     def snapshot(self, building_id: str, query: dict[str, str]) -> bytes:
         return self._get(f"/api/v1/buildings/{_q(building_id)}/snapshot.png", query)
 
+    def register_building(
+        self,
+        mesh_path: Path,
+        *,
+        name: str,
+        address: str = "",
+        structure_type: str = "",
+        noise_zone: int | None = None,
+        building_id: str | None = None,
+        timeout_s: float = 300.0,
+    ) -> dict[str, Any]:
+        """Upload a mesh file as a new building; the registered building, with ``repairs``.
+        Raises ApiError when the twin refuses it, OSError when it cannot be reached."""
+        fields = {"name": name, "address": address, "structure_type": structure_type}
+        if noise_zone is not None:
+            fields["noise_zone"] = str(noise_zone)
+        if building_id:
+            fields["id"] = building_id
+        body, content_type = _multipart(
+            {k: v for k, v in fields.items() if v}, "mesh", mesh_path.name, mesh_path.read_bytes()
+        )
+        result: dict[str, Any] = self._post("/api/v1/buildings", body, content_type, timeout_s)
+        return result
+
+    def import_sensors(
+        self, building_id: str, layout_path: Path, *, max_distance_m: float | None = None
+    ) -> dict[str, Any]:
+        """Send a layout file (.json, .yaml/.yml or .csv) to add or replace a building's
+        sensors; the answer lists each sensor with how far it moved (``moved_m``)."""
+        content_type = LAYOUT_CONTENT_TYPES.get(layout_path.suffix.lower())
+        if content_type is None:
+            raise ValueError(
+                f"{layout_path.name}: a layout file ends in {', '.join(LAYOUT_CONTENT_TYPES)}"
+            )
+        path = f"/api/v1/buildings/{_q(building_id)}/sensors"
+        if max_distance_m is not None:
+            path += "?" + urllib.parse.urlencode({"max_distance_m": max_distance_m})
+        result: dict[str, Any] = self._post(
+            path, layout_path.read_bytes(), content_type, max(self.timeout_s, 60.0)
+        )
+        return result
+
+    def _post(self, path: str, body: bytes, content_type: str, timeout_s: float) -> Any:
+        request = urllib.request.Request(
+            self.base_url + path, data=body, method="POST", headers={"Content-Type": content_type}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise ApiError(exc.code, _detail(exc)) from None
+
     def _json(self, path: str, query: dict[str, str] | None = None) -> Any:
         return json.loads(self._get(path, query))
 
@@ -82,6 +156,40 @@ class TwinApi:
         with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
             body: bytes = response.read()
             return body
+
+
+def _multipart(
+    fields: dict[str, str], file_field: str, filename: str, data: bytes
+) -> tuple[bytes, str]:
+    """A multipart/form-data body and its content type."""
+    boundary = f"twin-{uuid.uuid4().hex}"
+    safe_name = filename.replace('"', "%22").replace("\r", "").replace("\n", "")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}";'
+        f' filename="{safe_name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+        + data
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _detail(error: urllib.error.HTTPError) -> str:
+    """What an error answer says: FastAPI's ``detail``, a string or validation errors."""
+    raw = error.read()
+    try:
+        detail = json.loads(raw)["detail"]
+    except (ValueError, KeyError, TypeError):
+        return raw.decode("utf-8", errors="replace")[:500] or str(error.reason)
+    if isinstance(detail, list):  # request validation: [{loc, msg, ...}]
+        return "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', ())[1:])}: {d.get('msg')}" for d in detail
+        )
+    return str(detail)
 
 
 def _q(text: str) -> str:
