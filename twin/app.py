@@ -8,7 +8,16 @@ from fastapi.responses import JSONResponse
 from models.mesh import MeshError
 from twin.context import TwinContext
 from twin.deps import Context
-from twin.routes import alerts, buildings, readings, viewer
+from twin.routes import (
+    alerts,
+    buildings,
+    incidents,
+    readings,
+    registration,
+    stream,
+    subscriptions,
+    viewer,
+)
 from twin.schemas import Health
 
 
@@ -21,8 +30,12 @@ def create_app(context: TwinContext) -> FastAPI:
     )
     app.state.twin = context
     app.include_router(buildings.router)
+    app.include_router(registration.router)
     app.include_router(readings.router)
     app.include_router(alerts.router)
+    app.include_router(incidents.router)
+    app.include_router(subscriptions.router)
+    app.include_router(stream.router)
     app.include_router(viewer.router)
 
     @app.exception_handler(MeshError)

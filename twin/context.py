@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from data import Store
+from twin.hub import LiveHub
 
 if TYPE_CHECKING:
     import trimesh
 
+    from alerts.dispatch import Dispatcher
     from twin.pipeline import Pipeline
     from viewer.web import WebViewer
 
@@ -31,6 +35,18 @@ class TwinContext:
     render_lock: threading.Lock = field(default_factory=threading.Lock)
     # The web viewer served beside the API, while it runs (twin.web_viewer).
     viewer: WebViewer | None = None
+    # Where uploaded building meshes are kept (next to the default database, var/twin.db).
+    meshes_dir: Path = Path("var/meshes")
+    # Registering a building or its sensors reads, checks and writes the registry: one at a time.
+    registry_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Alert events for the live stream (twin.hub).
+    hub: LiveHub = field(default_factory=LiveHub)
+    # Who hears about incidents, while notices are being sent (twin.alerting).
+    dispatcher: Dispatcher | None = None
+
+    def __post_init__(self) -> None:
+        # Every alert transition goes to the live stream, whoever runs this twin.
+        self.pipeline.alerts.listeners.append(self.hub.alert_changed)
 
     def mesh(self, model: str) -> trimesh.Trimesh:
         """The mesh a building's ``model`` names, loaded on first use."""
@@ -40,7 +56,10 @@ class TwinContext:
 
                 self.meshes[model] = build_nanjing_mesh()
             else:
-                from models.mesh import load_mesh
+                from models.mesh import load_mesh, repair_mesh
 
-                self.meshes[model] = load_mesh(model)
+                # Repaired as it was at registration, so sensors sit where they were snapped.
+                mesh = load_mesh(model)
+                repair_mesh(mesh)
+                self.meshes[model] = mesh
         return self.meshes[model]

@@ -13,7 +13,17 @@ from alerts.detectors import Detector, Watchdog
 from alerts.manager import AlertManager
 from alerts.rules import Rules, load_rules
 from data import WAVEFORM_RETENTION_S, Store, is_outage
-from models.types import AlertState, Building, DeadLetter, Reading, SensorKind, WaveformBlock
+from models.alerting import IncidentState
+from models.types import (
+    Alert,
+    AlertState,
+    Building,
+    DeadLetter,
+    Reading,
+    Sensor,
+    SensorKind,
+    WaveformBlock,
+)
 from sensors.ingest import Ingest
 from sensors.mqtt import MqttEndpoint
 from sensors.senml import RegisteredChannel
@@ -42,13 +52,33 @@ class Pipeline:
     @classmethod
     async def open(cls, store: Store, rules: Rules | None = None) -> Pipeline:
         """A pipeline over ``store``: its open alerts taken back, its buildings watched."""
-        alerts = AlertManager(save=store.save_alert)
-        for state in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
-            alerts.restore(await store.alerts(state=state, limit=1_000_000))
-        pipeline = cls(store, rules or load_rules(), alerts)
+        pipeline = cls(store, rules or load_rules(), AlertManager(save=store.save_alert))
+        pipeline.alerts.load = store.alert
+        pipeline.alerts.zone_of = pipeline.zone_of
+        pipeline.alerts.restore(
+            await pipeline.unresolved_alerts(),
+            await store.incidents(state=IncidentState.OPEN, limit=1_000_000),
+        )
         for building in await store.buildings():
             pipeline.watch(building)
         return pipeline
+
+    async def unresolved_alerts(self) -> list[Alert]:
+        """Open and acknowledged alerts, as the store has them."""
+        return [
+            alert
+            for state in (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+            for alert in await self.store.alerts(state=state, limit=1_000_000)
+        ]
+
+    def zone_of(self, building_id: str, sensor_id: str) -> str:
+        """The structural zone a sensor sits in ("" if unknown)."""
+        sensor = self.sensor(building_id, sensor_id)
+        return sensor.zone if sensor else ""
+
+    def sensor(self, building_id: str, sensor_id: str) -> Sensor | None:
+        building = self._buildings.get(building_id)
+        return next((s for s in building.sensors if s.id == sensor_id), None) if building else None
 
     def ingest(self, endpoint: MqttEndpoint, **options: Any) -> Ingest:
         """An ingest consumer that stores and judges through this pipeline."""
@@ -191,6 +221,7 @@ class Pipeline:
         silent when the others have moved on without it. An accelerated demo clock or a lagging
         ingest then raises nothing, at the price of no alert when every device stops at once.
         """
+        await self.alerts.tick(now)  # shelves expire on the twin's clock, readings or not
         now = min(now, self._reading_clock)
         for building_id, sensor_id, watchdog in self._watchdogs:
             finding = watchdog.tick(now)

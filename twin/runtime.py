@@ -16,6 +16,7 @@ from data import Store, open_store
 from sensors.mqtt import MqttEndpoint
 from sensors.senml import Limits
 from sensors.simulator import SCENARIOS, SimClock, Simulator, default_start
+from twin.alerting import NoticeSettings, alert_workflow, smtp_from_url
 from twin.app import create_app
 from twin.context import TwinContext
 from twin.pipeline import Pipeline
@@ -39,9 +40,15 @@ async def _serve_api(server: uvicorn.Server) -> None:
         return
 
 
-async def run_twin(options: TwinOptions, *, announce: Callable[[str], None] = print) -> None:
-    """Run until SIGINT/SIGTERM (or cancellation), then stop everything cleanly."""
-    stop = asyncio.Event()
+async def run_twin(
+    options: TwinOptions,
+    *,
+    announce: Callable[[str], None] = print,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM or ``stop`` is set (or cancellation), then stop everything
+    cleanly."""
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -61,6 +68,24 @@ async def run_twin(options: TwinOptions, *, announce: Callable[[str], None] = pr
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _notice_settings(options: TwinOptions, endpoint: MqttEndpoint, api: str) -> NoticeSettings:
+    smtp = None
+    if options.smtp_url:
+        try:
+            smtp = smtp_from_url(options.smtp_url)
+        except ValueError as exc:
+            raise StartupError(f"--smtp-url: {exc}") from None
+    return NoticeSettings(
+        public_url=options.public_url or api,
+        mqtt_host=endpoint.host,
+        mqtt_port=endpoint.port,
+        mqtt_username=endpoint.username,
+        mqtt_password=endpoint.password,
+        mqtt_client_id=f"twin-alerts-{options.port}",
+        smtp=smtp,
+    )
 
 
 async def _serve(
@@ -100,6 +125,7 @@ async def _serve(
         broker_connected=ingest.connected.is_set,
         mqtt_url=endpoint.url,
         meshes={building.model: mesh},
+        meshes_dir=options.db.parent / "meshes",  # registered buildings' models, beside the db
     )
     server = _Server(
         uvicorn.Config(
@@ -130,6 +156,11 @@ async def _serve(
             scenarios = [SCENARIOS[name](building, clock.start) for name in options.scenarios]
             simulator = Simulator(building, endpoint, clock, scenarios=scenarios)
             tasks.append(asyncio.create_task(simulator.run(), name="simulator"))
+        # Notices run before the API serves, so no subscription made through it is missed.
+        api = f"http://{options.host}:{options.port}"
+        await viewers.enter_async_context(
+            alert_workflow(context, _notice_settings(options, endpoint, api))
+        )
         server_task = asyncio.create_task(_serve_api(server), name="api")
         tasks.append(server_task)
         while not server.started and not server_task.done():  # noqa: ASYNC110 - a flag only
@@ -139,7 +170,6 @@ async def _serve(
                 f"the API cannot listen on {options.host}:{options.port} (in use?): "
                 "pass --port with a free port"
             )
-        api = f"http://{options.host}:{options.port}"
         from twin.web_viewer import web_viewer
 
         await viewers.enter_async_context(web_viewer(context, options.host))
@@ -147,6 +177,7 @@ async def _serve(
         announce(f"Viewer     {api}/viewer   (district: {api}/viewer/district)")
         announce(f"Snapshot   {api}/api/v1/buildings/{building.id}/snapshot.png?metric=laeq")
         announce(f"MQTT       {endpoint.url}   (publish to twin/v1/devices/<device>/readings)")
+        announce(f"Alerts     {api}/api/v1/incidents   (live: {api}/api/v1/stream)")
         if options.simulate:
             announce(
                 f"Simulator  {len(building.sensors)} sensors at {clock.speed:g}x from "

@@ -129,6 +129,10 @@ class AlertPublic(BaseModel):
     limit: float
     standard: str
     message: str
+    incident_id: str
+    acknowledged_at: datetime | None
+    acknowledged_by: str
+    shelved_until: datetime | None
 
     @classmethod
     def of(cls, a: Alert) -> AlertPublic:
@@ -148,6 +152,10 @@ class AlertPublic(BaseModel):
             limit=a.limit,
             standard=a.standard,
             message=a.message,
+            incident_id=a.incident_id,
+            acknowledged_at=iso(a.acknowledged_at) if a.acknowledged_at is not None else None,
+            acknowledged_by=a.acknowledged_by,
+            shelved_until=iso(a.shelved_until) if a.shelved_until is not None else None,
         )
 
 
@@ -176,3 +184,24 @@ class Health(BaseModel):
     database: Literal["ok", "down"]
     broker: Literal["connected", "disconnected"]
     mqtt_url: str
+
+
+class BuildingRegistered(BuildingPublic):
+    """A building just registered from an uploaded mesh, with what was done to the mesh."""
+
+    mesh_format: str
+    triangles: int
+    repairs: list[str]  # what trimesh repaired, in words; empty when nothing needed it
+
+
+class SensorPlaced(SensorPublic):
+    """A sensor snapped onto the building surface; ``moved_m`` is how far it was moved."""
+
+    moved_m: float
+
+
+class SensorsImported(BaseModel):
+    building_id: str
+    added: list[str]
+    replaced: list[str]
+    sensors: list[SensorPlaced]  # the imported ones, in the layout's order

@@ -26,3 +26,7 @@ class TwinOptions:
     speed: float = 60.0
     start: float | None = None  # simulated start time; None: the simulator's default_start
     scenarios: tuple[str, ...] = DEMO_SCENARIOS
+    # Alert mail: smtp://[user:password@]host[:port]?from=address[&starttls=1]; None: no mail.
+    smtp_url: str | None = None
+    # The API as people reach it, for the links in notices; None: http://host:port.
+    public_url: str | None = None

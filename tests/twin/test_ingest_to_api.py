@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,62 +17,13 @@ import trimesh
 from alerts.manager import AlertManager
 from alerts.rules import load_rules
 from data import Store, open_store
-from models.types import AlertState, Building, Channel, Reading, Sensor, SensorKind
+from models.types import AlertState, Building, Channel, Reading
 from sensors.mqtt import MqttEndpoint
 from twin.app import create_app
 from twin.context import TwinContext
 from twin.pipeline import Pipeline
 
 NOW = 1_800_000_000.0  # a fixed clock: 2027-01-15 08:00 UTC, 16:00 in Shanghai (daytime)
-
-
-def make_building(device: str) -> Building:
-    def sensor(
-        sid: str,
-        kind: SensorKind,
-        zone: str,
-        pos: tuple[float, float, float],
-        metrics: list[tuple[str, str]],
-    ) -> Sensor:
-        return Sensor(
-            id=sid,
-            kind=kind,
-            device_id=device,
-            floor=1,
-            zone=zone,
-            position=pos,
-            normal=(0.0, -1.0, 0.0),
-            channels=tuple(Channel(sid, m, u) for m, u in metrics),
-        )
-
-    return Building(
-        id=f"hall-{device}",
-        name="Test Hall",
-        address="1 Test Road",
-        structure_type="brick",
-        noise_zone=4,
-        bounds=((0.0, 0.0, 0.0), (20.0, 10.0, 30.0)),
-        model="test:box",
-        sensors=(
-            sensor(
-                f"{device}-tilt",
-                SensorKind.TILT,
-                "corner-ne",
-                (20.0, 0.0, 2.0),
-                [("x", "mrad"), ("y", "mrad")],
-            ),
-            sensor(
-                f"{device}-th",
-                SensorKind.CLIMATE,
-                "north-facade",
-                (10.0, 0.0, 15.0),
-                [("t", "Cel"), ("rh", "%RH")],
-            ),
-            sensor(
-                f"{device}-vib", SensorKind.VIBRATION, "roof", (10.0, 5.0, 30.0), [("ppv", "mm/s")]
-            ),
-        ),
-    )
 
 
 @dataclass
@@ -104,9 +55,11 @@ class Twin:
 
 
 @pytest.fixture
-async def twin(mosquitto: MqttEndpoint, tmp_path: Path) -> AsyncIterator[Twin]:
+async def twin(
+    mosquitto: MqttEndpoint, tmp_path: Path, make_hall: Callable[[str], Building]
+) -> AsyncIterator[Twin]:
     device = f"dev-{uuid.uuid4().hex[:8]}"
-    building = make_building(device)
+    building = make_hall(device)
     async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as store:
         alerts = AlertManager(save=store.save_alert, hold_off_s=600)
         pipeline = Pipeline(store, load_rules(), alerts)

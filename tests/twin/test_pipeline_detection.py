@@ -37,7 +37,7 @@ def building() -> Building:
 async def test_condensation_uses_the_temperature_of_the_same_batch(tmp_path: Path) -> None:
     saved: list[Alert] = []
 
-    async def save(alert: Alert) -> None:
+    async def save(alert: Alert, events: object, incident: object) -> None:
         saved.append(alert)
 
     async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as store:

@@ -12,7 +12,6 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
@@ -78,12 +77,13 @@ async def seed(store: Store, building: Building, now: float) -> None:
 async def main(db: Path, port: int) -> None:
     from twin.app import create_app
     from twin.context import TwinContext
+    from twin.pipeline import Pipeline
     from twin.web_viewer import web_viewer
 
     mesh, building = load_nanjing()
     async with open_store(f"sqlite:///{db}") as store:
         await seed(store, building, time.time())
-        pipeline: Any = None  # the viewer routes never touch the pipeline
+        pipeline = await Pipeline.open(store)  # takes back the seeded alerts, as a restart would
         context = TwinContext(
             store=store, pipeline=pipeline, clock=time.time, meshes={building.model: mesh}
         )

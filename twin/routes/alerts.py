@@ -1,12 +1,21 @@
-"""Alerts and dead letters."""
+"""Alerts, what people do with them, and dead letters."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
-from models.types import AlertState
+from alerts.manager import AlertActionError
+from models.types import Alert, AlertState
+from twin.alert_schemas import (
+    ActionRequest,
+    AlertDetail,
+    AlertEventPublic,
+    NoteRequest,
+    ShelveRequest,
+)
 from twin.deps import Context
 from twin.schemas import AlertPublic, DeadLetterPublic
 
@@ -18,11 +27,92 @@ async def list_alerts(
     context: Context,
     building_id: str | None = None,
     state: AlertState | None = None,
+    incident_id: str | None = None,
+    sensor_id: str | None = None,
+    rule_id: str | None = None,
+    include_shelved: Annotated[
+        bool, Query(description="also list alerts shelved until later")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AlertPublic]:
-    """Alerts, newest first."""
-    alerts = await context.store.alerts(building_id=building_id, state=state, limit=limit)
-    return [AlertPublic.of(a) for a in alerts]
+    """Alerts, newest first; shelved ones are hidden unless asked for."""
+    alerts = await context.store.alerts(
+        building_id=building_id,
+        state=state,
+        incident_id=incident_id,
+        sensor_id=sensor_id,
+        rule_id=rule_id,
+        limit=limit,
+    )
+    now = context.clock()
+    fresh = {a.id: a for a in context.pipeline.alerts.open_alerts()}
+    alerts = [fresh.get(a.id, a) for a in alerts]
+    return [AlertPublic.of(a) for a in alerts if include_shelved or not a.shelved(now)]
+
+
+@router.get("/alerts/{alert_id}")
+async def get_alert(alert_id: str, context: Context) -> AlertDetail:
+    """One alert with its audit trail: every transition, who made it, when, and why."""
+    alert = context.pipeline.alerts.find(alert_id) or await context.store.alert(alert_id)
+    if alert is None:
+        raise HTTPException(404, f"no alert {alert_id!r}; GET /api/v1/alerts lists them")
+    events = await context.store.alert_events(alert_id, limit=10_000)
+    return AlertDetail(alert=AlertPublic.of(alert), events=[AlertEventPublic.of(e) for e in events])
+
+
+async def _act(alert_id: str, action: Callable[[], Awaitable[Alert]]) -> AlertPublic:
+    try:
+        return AlertPublic.of(await action())
+    except KeyError:
+        raise HTTPException(404, f"no alert {alert_id!r}; GET /api/v1/alerts lists them") from None
+    except AlertActionError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge(alert_id: str, body: ActionRequest, context: Context) -> AlertPublic:
+    """Someone is on it: stops the escalation ladder for this alert. Twice is once."""
+    manager, now = context.pipeline.alerts, context.clock()
+    return await _act(
+        alert_id, lambda: manager.acknowledge(alert_id, by=body.by, now=now, note=body.note)
+    )
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve(alert_id: str, body: ActionRequest, context: Context) -> AlertPublic:
+    """Fixed. If the condition is still there the next reading reopens the same alert."""
+    manager, now = context.pipeline.alerts, context.clock()
+    return await _act(
+        alert_id, lambda: manager.resolve(alert_id, by=body.by, now=now, note=body.note)
+    )
+
+
+@router.post("/alerts/{alert_id}/shelve")
+async def shelve(alert_id: str, body: ShelveRequest, context: Context) -> AlertPublic:
+    """Hide the alert and hold its notices for a while, e.g. during planned works."""
+    manager, now = context.pipeline.alerts, context.clock()
+    until = now + body.minutes * 60
+    return await _act(
+        alert_id,
+        lambda: manager.shelve(alert_id, by=body.by, now=now, until=until, note=body.note),
+    )
+
+
+@router.post("/alerts/{alert_id}/unshelve")
+async def unshelve(alert_id: str, body: ActionRequest, context: Context) -> AlertPublic:
+    manager, now = context.pipeline.alerts, context.clock()
+    return await _act(
+        alert_id, lambda: manager.unshelve(alert_id, by=body.by, now=now, note=body.note)
+    )
+
+
+@router.post("/alerts/{alert_id}/notes")
+async def add_note(alert_id: str, body: NoteRequest, context: Context) -> AlertPublic:
+    """Add a note to the audit trail, open or resolved."""
+    manager, now = context.pipeline.alerts, context.clock()
+    return await _act(
+        alert_id, lambda: manager.add_note(alert_id, by=body.by, now=now, note=body.note)
+    )
 
 
 @router.get("/dead-letters")

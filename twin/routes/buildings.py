@@ -7,14 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from models.types import AlertState, Building, Reading
-from twin.context import TwinContext
+from models.types import AlertState
 from twin.deps import BuildingDep, Context, parse_time
 from twin.schemas import BuildingPublic, ChannelState, ChannelStatus, iso
+from twin.snapshots import STALE_AFTER_INTERVALS, fresh_values, render
 
 router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"])
-
-STALE_AFTER_INTERVALS = 3.0
 
 
 @router.get("")
@@ -83,7 +81,8 @@ async def snapshot(
     if highlight is not None and highlight not in {s.id for s in building.sensors}:
         raise HTTPException(404, f"building {building.id} has no sensor {highlight!r}")
     if at is None:
-        values = _fresh_values(building, await context.store.latest(building.id), metric, context)
+        latest = await context.store.latest(building.id)
+        values = fresh_values(building, latest, metric, context.clock())
         title = building.name
     else:
         from twin.frames import frame_at
@@ -91,38 +90,5 @@ async def snapshot(
         moment = parse_time(at, "at")
         values = dict((await frame_at(context.store, building, metric, moment)).values)
         title = f"{building.name}, {iso(moment):%Y-%m-%d %H:%M:%S} UTC"
-    png = await asyncio.to_thread(_render, context, building, values, metric, highlight, title)
+    png = await asyncio.to_thread(render, context, building, values, metric, highlight, title)
     return Response(png, media_type="image/png")
-
-
-def _fresh_values(
-    building: Building, latest: dict[str, Reading], metric: str, context: TwinContext
-) -> dict[str, float]:
-    """Each sensor's latest value of ``metric``; stale sensors have none (shown grey)."""
-    now = context.clock()
-    values = {}
-    for sensor in building.sensors:
-        for ch in sensor.channels:
-            reading = latest.get(ch.id)
-            if ch.metric != metric or reading is None:
-                continue
-            if now - reading.time <= STALE_AFTER_INTERVALS * sensor.expected_interval_s:
-                values[sensor.id] = reading.value
-    return values
-
-
-def _render(
-    context: TwinContext,
-    building: Building,
-    values: dict[str, float],
-    metric: str,
-    highlight: str | None,
-    title: str,
-) -> bytes:
-    from viewer.snapshot import render_snapshot
-
-    with context.render_lock:
-        mesh = context.mesh(building.model)
-        return render_snapshot(
-            mesh, building.sensors, values, metric, highlight=highlight, title=title
-        )
