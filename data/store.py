@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
+from models.access import ApiToken, DeviceCredential
 from models.alerting import (
     AlertEvent,
     Delivery,
@@ -203,6 +204,26 @@ class Store(Protocol):
         ...
 
     async def delete_escalation(self, subscription_id: str, incident_id: str) -> None: ...
+
+    async def put_token(self, token: ApiToken) -> None:
+        """Insert or replace an API token's record (its secret only as a hash)."""
+        ...
+
+    async def token(self, token_id: str) -> ApiToken | None: ...
+
+    async def tokens(self) -> list[ApiToken]:
+        """Every token, revoked ones included, oldest first."""
+        ...
+
+    async def put_device(self, device: DeviceCredential) -> None:
+        """Insert or replace a device's broker credential (its password only as a hash)."""
+        ...
+
+    async def device(self, device_id: str) -> DeviceCredential | None: ...
+
+    async def devices(self) -> list[DeviceCredential]:
+        """Every device credential, revoked ones included, ordered by device id."""
+        ...
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
 
