@@ -9,6 +9,7 @@ Modules:
   natural-frequency shift and tilt trend with the temperature effect regressed out.
 - ``climate``: sustained high RH (mould), dew point (condensation), fast changes.
 - ``features``: PPV, RMS and dominant frequencies of waveform blocks (batched Welch).
+- ``robust``: median and MAD of short series, equal to numpy's, without its per-call cost.
 - ``rules`` and ``rules.yaml``: limits and their sources; ``catalogue.detectors_for`` gives
   each channel of a building its detectors. ``manager``: findings become alerts.
 

@@ -173,9 +173,11 @@ class _Catalogue:
 
         clock = LocalHour(rules.timezone)
         day_hours = range(rules.day_start_hour, rules.night_start_hour)
+        by_hour = [day if hour in day_hours else night for hour in range(24)]
 
         def levels(t: float) -> Levels:
-            return day if clock(t) in day_hours else night
+            # Readings come in time order: the clock's last hour mostly still holds.
+            return by_hour[clock.hour if clock.begins <= t < clock.ends else clock(t)]
 
         return ThresholdDetector(
             rule_id=rule_id,
@@ -183,6 +185,7 @@ class _Catalogue:
             levels_at=levels,
             standard=standard,
             explain=lambda t, x, lv: explain("night-time" if lv is night else "daytime", x, lv),
+            lowest_warning=min(day.warning, night.warning),
         )  # fmt: skip
 
     def tilt_limit(self, sensor: Sensor, metric: str, cid: str) -> Detector:
@@ -204,6 +207,7 @@ class _Catalogue:
             standard=rules.tilt_standard,
             explain=explain,
             magnitude=True,
+            lowest_warning=fixed.warning,
         )
 
     def tilt_trend(self, sensor: Sensor, cid: str) -> Detector:

@@ -158,8 +158,21 @@ class RateOfChangeDetector(BaseDetector):
         k = self.smooth
         if len(values) < 2 * k:
             return None
-        old = self._level([values[i] for i in range(k)])
-        change = self._level([values[-i] for i in range(1, k + 1)]) - old
+        if k == 3:
+            # ``_level`` of the three oldest and the three newest, spelled out: the lists and
+            # the max/min calls cost more than the arithmetic, and this runs for every reading.
+            # The comparisons pick what max() and min() pick (the first of equals).
+            a, b, c = values[0], values[1], values[2]
+            hi = b if b > a else a
+            lo = b if b < a else a
+            old = a + b + c - (c if c > hi else hi) - (c if c < lo else lo)
+            a, b, c = values[-1], values[-2], values[-3]
+            hi = b if b > a else a
+            lo = b if b < a else a
+            change = a + b + c - (c if c > hi else hi) - (c if c < lo else lo) - old
+        else:
+            old = self._level([values[i] for i in range(k)])
+            change = self._level([values[-i] for i in range(1, k + 1)]) - old
         if abs(change) <= self.max_change:
             return None
         minutes = (times[-1] - times[0]) / 60.0

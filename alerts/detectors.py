@@ -12,6 +12,7 @@ the findings that ``update`` would, reading by reading.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -136,6 +137,9 @@ class BaseDetector:
 class ThresholdDetector(BaseDetector):
     """A finding whenever the value (or its magnitude) reaches the warning level.
 
+    ``lowest_warning``, where given, promises that ``levels_at`` never warns below it, so
+    readings under it need no lookup of the levels.
+
     >>> d = ThresholdDetector(
     ...     rule_id="demo", channel_id="s/x", levels_at=lambda t: Levels(1.0, 2.0, 2.0),
     ...     standard="none", explain=lambda t, x, lv: f"{x} against {lv.limit}",
@@ -153,6 +157,7 @@ class ThresholdDetector(BaseDetector):
         standard: str,
         explain: Callable[[float, float, Levels], str],
         magnitude: bool = False,
+        lowest_warning: float = -math.inf,
     ) -> None:
         self.rule_id = rule_id
         self.channel_id = channel_id
@@ -160,11 +165,14 @@ class ThresholdDetector(BaseDetector):
         self.standard = standard
         self.explain = explain
         self.magnitude = magnitude
+        self.lowest_warning = lowest_warning  # no ``levels_at(t).warning`` is below this
         self._start()
 
     def update(self, t: float, x: float) -> Finding | None:
-        levels = self.levels_at(t)
         v = abs(x) if self.magnitude else x
+        if v < self.lowest_warning:
+            return None  # below every level: most readings, judged without the lookup
+        levels = self.levels_at(t)
         if v >= levels.alarm:
             severity = Severity.ALARM
         elif v >= levels.warning:

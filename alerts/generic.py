@@ -10,18 +10,11 @@ from collections import deque
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from alerts.detectors import BaseDetector
+from alerts.robust import median_mad
 from models.types import Finding, Severity
 
 MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution times this is its standard deviation
-
-
-def _median_mad(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values)
-    med = float(np.median(arr))
-    return med, float(np.median(np.abs(arr - med)))
 
 
 class HampelDetector(BaseDetector):
@@ -58,7 +51,7 @@ class HampelDetector(BaseDetector):
             del self._sorted[bisect_left(self._sorted, old)]
 
     def _limit(self, med: float) -> float:
-        ordered = sorted(abs(v - med) for v in self._sorted)
+        ordered = sorted([abs(v - med) for v in self._sorted])  # two runs: a linear merge
         n = len(ordered)
         mad = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
         return self.n_sigmas * max(MAD_TO_SIGMA * mad, self.min_scale)
@@ -66,8 +59,8 @@ class HampelDetector(BaseDetector):
     def update(self, t: float, x: float) -> Finding | None:
         found = None
         pending = self._pending
-        self._pending = None
         if pending is not None:
+            self._pending = None
             pt, px, med, limit = pending
             if abs(x - med) <= limit and abs(x - px) > limit:
                 found = self.finding(
@@ -82,8 +75,8 @@ class HampelDetector(BaseDetector):
             else:
                 # Two deviating readings in a row are a new level, not a spike: follow it.
                 self._push(px)
-        if len(self._window) == self.window:
-            ordered, n = self._sorted, self.window
+        window, ordered, n = self._window, self._sorted, self.window
+        if len(window) == n:
             med = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
             # The MAD only matters beyond the floor; most readings never need it.
             if abs(x - med) > self.n_sigmas * self.min_scale:
@@ -92,7 +85,11 @@ class HampelDetector(BaseDetector):
                     # Keep the outlier out of the window so it cannot mask the next one.
                     self._pending = (t, x, med, limit)
                     return found
-        self._push(x)
+        # ``_push``, inlined: this runs for every reading of nearly every channel.
+        window.append(x)
+        insort(ordered, x)
+        if len(window) > n:
+            del ordered[bisect_left(ordered, window.popleft())]
         return found
 
 
@@ -177,7 +174,8 @@ class SilenceDetector(BaseDetector):
 
     def update(self, t: float, x: float) -> Finding | None:
         last, self._last = self._last, t
-        if last is not None and t - last > self.limit_s:
+        # ``limit_s`` spelled out: a property call per reading costs more than the product.
+        if last is not None and t - last > self.factor * self.expected_interval_s:
             return self._silent(t, last)
         return None
 
@@ -189,20 +187,21 @@ class SilenceDetector(BaseDetector):
 
 class LocalHour:
     """The local hour of day of a time, cached per hour: ``fromtimestamp`` is the dearest call
-    on the streaming path and readings arrive in time order."""
+    on the streaming path and readings arrive in time order. ``hour`` holds from ``begins``
+    (inclusive) to ``ends``; callers on a hot path test that span inline and skip the call."""
 
     def __init__(self, timezone: ZoneInfo) -> None:
         self.timezone = timezone
         self.hour = -1
-        self._begins = math.inf
-        self._ends = -math.inf
+        self.begins = math.inf
+        self.ends = -math.inf
 
     def __call__(self, t: float) -> int:
-        if not (self._begins <= t < self._ends):
+        if not (self.begins <= t < self.ends):
             local = datetime.fromtimestamp(t, self.timezone)
             self.hour = local.hour
-            self._begins = t - local.minute * 60 - local.second - local.microsecond / 1e6
-            self._ends = self._begins + 3600.0
+            self.begins = t - local.minute * 60 - local.second - local.microsecond / 1e6
+            self.ends = self.begins + 3600.0
         return self.hour
 
 
@@ -216,11 +215,11 @@ class TimeOfDayBaseline:
         self.history, self.min_count, self.min_scale = history, min_count, min_scale
         self.bins: list[deque[float]] = [deque(maxlen=history) for _ in range(24)]
         self.stats: list[tuple[float, float] | None] = [None] * 24
-        self._clock = LocalHour(timezone)
+        self.clock = LocalHour(timezone)
 
     def hour(self, t: float) -> int:
-        clock = self._clock
-        if clock._begins <= t < clock._ends:
+        clock = self.clock
+        if clock.begins <= t < clock.ends:
             return clock.hour
         before = clock.hour
         hour = clock(t)
@@ -228,7 +227,7 @@ class TimeOfDayBaseline:
             # Entering an hour: refresh its statistics from what it learned since yesterday.
             values = self.bins[hour]
             if len(values) >= self.min_count:
-                med, mad = _median_mad(list(values))
+                med, mad = median_mad(values)
                 self.stats[hour] = (med, max(MAD_TO_SIGMA * mad, self.min_scale, 1e-12))
             else:
                 self.stats[hour] = None
@@ -277,14 +276,16 @@ class RobustZScoreDetector(BaseDetector):
 
     def update(self, t: float, x: float) -> Finding | None:
         baseline = self._baseline
-        hour = baseline.hour(t)
+        clock = baseline.clock
+        # Within the current hour the hour is known: skip the call (this is the hot path).
+        hour = clock.hour if clock.begins <= t < clock.ends else baseline.hour(t)
         stats = baseline.stats[hour]
         if stats is None:
             baseline.bins[hour].append(x)  # learning (inlined: this is the hot path)
             return None
         med, scale = stats
         z = (x - med) / scale
-        if abs(z) < self.threshold:
+        if -self.threshold < z < self.threshold:  # abs(z) < threshold, without the call
             self._run = 0
             baseline.bins[hour].append(x)
             return None
@@ -339,7 +340,9 @@ class CusumDetector(BaseDetector):
 
     def update(self, t: float, x: float) -> Finding | None:
         baseline = self._baseline
-        hour = baseline.hour(t)
+        clock = baseline.clock
+        # Within the current hour the hour is known: skip the call (this is the hot path).
+        hour = clock.hour if clock.begins <= t < clock.ends else baseline.hour(t)
         stats = baseline.stats[hour]
         if stats is None:
             baseline.bins[hour].append(x)  # learning (inlined: this is the hot path)
@@ -348,13 +351,14 @@ class CusumDetector(BaseDetector):
         z = (x - med) / scale
         # Capped so the statistic falls back below the threshold soon after the shift ends.
         # (Plain comparisons: this runs for every reading, and min/max calls cost more.)
-        cap, drift = 2.0 * self.threshold, self.drift
+        threshold, drift = self.threshold, self.drift
+        cap = 2.0 * threshold
         high, low = self._high + z - drift, self._low - z - drift
         high = 0.0 if high < 0.0 else cap if high > cap else high
         low = 0.0 if low < 0.0 else cap if low > cap else low
         self._high, self._low = high, low
-        if high < self.threshold and low < self.threshold:
-            if abs(z) < self.drift:
+        if high < threshold and low < threshold:
+            if -drift < z < drift:
                 baseline.bins[hour].append(x)
             return None
         direction = "up" if self._high >= self.threshold else "down"

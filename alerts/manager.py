@@ -89,6 +89,11 @@ class AlertManager:
     def open_alerts(self) -> list[Alert]:
         return sorted(self._open.values(), key=lambda a: a.opened_at)
 
+    def is_open(self, sensor_id: str, rule_id: str) -> bool:
+        """Whether (sensor, rule) has an unresolved alert: if not, a clear evaluation changes
+        nothing and the caller may skip ``observe`` (it runs for every reading)."""
+        return (sensor_id, rule_id) in self._open
+
     def find(self, alert_id: str) -> Alert | None:
         """An unresolved alert by id, as the manager holds it (fresher than the store)."""
         return next((a for a in self._open.values() if a.id == alert_id), None)

@@ -3,6 +3,8 @@ and tilt trend, the last two with the temperature effect regressed out."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
@@ -12,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from alerts.detectors import BaseDetector
+from alerts.robust import median
 from models.types import Finding, Severity
 
 DAY_S = 86_400.0
@@ -49,23 +52,35 @@ def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return i, j
 
 
+@lru_cache(maxsize=8)
+def _spread(n: int, count: int) -> tuple[int, ...]:
+    """``count`` indices spread evenly over ``n`` points; a window keeps about the same size."""
+    return tuple(np.linspace(0, n - 1, count).astype(int).tolist())
+
+
 def theil_sen(x: np.ndarray, y: np.ndarray, z: float = 2.5758) -> tuple[float, float, float, float]:
     """Theil-Sen slope, intercept and Sen's confidence interval of the slope (``z`` = 2.5758
     for 99%), as ``scipy.stats.theilslopes`` computes them, without its per-call overhead."""
     n = len(x)
     i, j = _pairs(n)
-    dx = x[j] - x[i]
-    keep = dx != 0
-    slopes = np.sort((y[j] - y[i])[keep] / dx[keep])
+    dx, dy = x[j] - x[i], y[j] - y[i]
+    if dx.all():  # the usual case, distinct times: no pairs to drop
+        slopes = dy / dx
+    else:
+        keep = dx != 0
+        slopes = dy[keep] / dx[keep]
     count = slopes.size
     if count == 0:  # every point at one time: no slope to speak of
-        return 0.0, float(np.median(y)), 0.0, 0.0
+        return 0.0, median(y.tolist()), 0.0, 0.0
     mid = count // 2
+    sigma = math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)  # Sen (1968), no correction for ties
+    # round() and np.round both round half to even.
+    upper = min(round((count + z * sigma) / 2.0), count - 1)
+    lower = max(round((count - z * sigma) / 2.0) - 1, 0)
+    # Only four order statistics are needed: a partition finds them without a full sort.
+    slopes = np.partition(slopes, sorted({lower, mid - 1 if count > 1 else mid, mid, upper}))
     slope = float(slopes[mid] if count % 2 else 0.5 * (slopes[mid - 1] + slopes[mid]))
-    intercept = float(np.median(y) - slope * np.median(x))
-    sigma = np.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)  # Sen (1968), no correction for ties
-    upper = min(int(np.round((count + z * sigma) / 2.0)), count - 1)
-    lower = max(int(np.round((count - z * sigma) / 2.0)) - 1, 0)
+    intercept = median(y.tolist()) - slope * median(x.tolist())
     return slope, intercept, float(slopes[lower]), float(slopes[upper])
 
 
@@ -92,6 +107,11 @@ class VibrationLimitDetector(BaseDetector):
         self.covariates = (frequency_channel,) if frequency_channel else ()
         self._freqs = [float(f) for f, _ in self.din_curve]
         self._ppvs = [float(v) for _, v in self.din_curve]
+        # No limit is below the lowest curve point or the heritage limit; a hair under that
+        # (interpolation rounds) is where a reading can start to count. Most are far below.
+        lowest = min(self._ppvs + ([] if heritage_limit_mm_s is None else [heritage_limit_mm_s]))
+        positive = warning_fraction > 0 and lowest > 0
+        self._quiet_below = 0.999 * warning_fraction * lowest if positive else -math.inf
         self._start()
 
     def din_limit(self, frequency_hz: float) -> float:
@@ -114,6 +134,8 @@ class VibrationLimitDetector(BaseDetector):
         return din, self.din_standard
 
     def update(self, t: float, x: float) -> Finding | None:
+        if x < self._quiet_below:
+            return None  # under any limit's warning, whatever the frequency: no lookup
         frequency = self.covariate(self.frequency_channel) if self.frequency_channel else None
         limit, standard = self.limit(frequency)
         if x < self.warning_fraction * limit:
@@ -264,11 +286,18 @@ class TiltTrendDetector(BaseDetector):
         return self.finding(t, severity, rate, self.rate_limit_mrad_per_day, message)
 
     def _judge(self, now: float) -> tuple[Severity, float, str] | None:
-        if len(self._window) < 12 or now - self._window[0][0] < self.window_s / 2:
+        window = self._window
+        if len(window) < 12 or now - window[0][0] < self.window_s / 2:
             return None
-        points = np.array(self._window)
-        if len(points) > self.max_points:  # Theil-Sen is quadratic in the points
-            points = points[np.linspace(0, len(points) - 1, self.max_points).astype(int)]
+        if len(window) > self.max_points:  # Theil-Sen is quadratic in the points
+            # Pick the points before making an array of them: the window is mostly skipped.
+            listed = list(window)
+            picked = [listed[k] for k in _spread(len(window), self.max_points)]
+        else:
+            picked = list(window)
+        # fromiter over the flattened pairs: a third of the cost of np.array on tuples.
+        flat = np.fromiter(itertools.chain.from_iterable(picked), float, 2 * len(picked))
+        points = flat.reshape(len(picked), 2)
         days = (points[:, 0] - now) / DAY_S
         rate, intercept, low, high = theil_sen(days, points[:, 1])
         if abs(rate) < self.rate_limit_mrad_per_day or low <= 0.0 <= high:

@@ -180,6 +180,7 @@ class Pipeline:
         """Run stored readings through their channels' detectors and the alert manager."""
         # At equal times covariates go first, as ``Detector.scan`` assumes.
         consumers = self._consumers
+        is_open = self.alerts.is_open
         ordered = sorted(batch, key=lambda r: (r.time, r.channel_id not in consumers))
         if ordered:
             self._reading_clock = max(self._reading_clock, ordered[-1].time)
@@ -192,6 +193,8 @@ class Pipeline:
             building_id, sensor_id = self._owner[reading.channel_id]
             for detector in detectors:
                 finding = detector.update(reading.time, reading.value)
+                if finding is None and not is_open(sensor_id, detector.rule_id):
+                    continue  # nothing to open, update or resolve: skip the await
                 await self.alerts.observe(
                     building_id, sensor_id, detector.rule_id, reading.time, finding
                 )

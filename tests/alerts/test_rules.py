@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from alerts.catalogue import detectors_for
-from alerts.detectors import Detector
+from alerts.detectors import Detector, ThresholdDetector
 from alerts.rules import RulesError, load_rules
+from alerts.structural import VibrationLimitDetector
 from models.types import Building, Channel, Sensor, SensorKind, Severity
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -195,3 +196,50 @@ def test_waveform_channels_per_axis_get_the_vibration_limit() -> None:
     )
     limit = by_rule(made["vib/ppv_z"])["vibration-limit"]
     assert limit.covariates == ("vib/f1",)
+
+
+def test_limit_shortcuts_change_no_verdict() -> None:
+    """Thresholds skip the level lookup below their lowest warning, the vibration limit below
+    its lowest limit: over a sweep of times and values both judge as without the shortcut."""
+    from models.nanjing import load_nanjing
+
+    ts = np.arange(at(0), at(0) + 2 * 86_400.0, 3_600.0)
+    made = {
+        **detectors_for(load_rules(), building()),
+        **detectors_for(load_rules(), load_nanjing()[1]),
+    }
+    checked = set()
+    for detectors in made.values():
+        for detector in detectors:
+            if isinstance(detector, ThresholdDetector):
+                plain = ThresholdDetector(
+                    rule_id=detector.rule_id,
+                    channel_id=detector.channel_id,
+                    levels_at=detector.levels_at,
+                    standard=detector.standard,
+                    explain=detector.explain,
+                    magnitude=detector.magnitude,
+                )
+                for x in np.linspace(-5.0, 100.0, 106):
+                    for t in ts:
+                        assert detector.update(t, x) == plain.update(t, x), (detector.rule_id, x)
+                checked.add(detector.rule_id)
+            elif isinstance(detector, VibrationLimitDetector):
+                channel = detector.frequency_channel
+                for f in (None, 0.5, 5.0, 10.0, 30.0, 75.0, 200.0):
+                    if f is not None and channel:
+                        detector.feed(channel, ts[0], f)
+                    frequency = detector.covariate(channel) if channel else None
+                    limit, _ = detector.limit(frequency)
+                    for x in np.linspace(0.0, 12.0, 481):
+                        fires = x >= detector.warning_fraction * limit
+                        assert (detector.update(ts[0], x) is not None) == fires, (f, x)
+                checked.add(detector.rule_id)
+    assert checked == {
+        "noise-limit",
+        "construction-noise",
+        "noise-lmax-night",
+        "construction-lmax-night",
+        "tilt-limit",
+        "vibration-limit",
+    }
