@@ -190,10 +190,15 @@ class Dispatcher:
             )
             escalation = self._escalations.get(key)
             if escalation is None:
-                if relevant and actions & _STARTS and self._needs_attention(incident.id, now):
+                if (
+                    relevant
+                    and actions & _STARTS
+                    and self._needs_attention(incident.id, now, subscription)
+                ):
                     await self._start(subscription, incident, alert, now)
                 continue
-            self._changes.setdefault(key, []).extend(lines)
+            if relevant or incident.state is IncidentState.RESOLVED:
+                self._changes.setdefault(key, []).extend(lines)
             if relevant and alert.id not in escalation.alert_ids:
                 escalation.alert_ids = (*escalation.alert_ids, alert.id)
             if incident.state is IncidentState.RESOLVED:
@@ -209,7 +214,7 @@ class Dispatcher:
             elif relevant and AlertAction.REOPENED in actions:
                 contact = subscription.contact(max(escalation.step - 1, 0))
                 self._send("reopened", subscription, incident, contact)
-            if not self._needs_attention(incident.id, now):
+            if not self._needs_attention(incident.id, now, subscription):
                 escalation.next_at = None  # acknowledged or shelved: the ladder stops here
             elif escalation.next_at is None:
                 escalation.next_at = now + subscription.escalate_after_s
@@ -233,12 +238,16 @@ class Dispatcher:
         await self.save_escalation(escalation)  # before sending: a restart must not repeat it
         self._send("opened", subscription, incident, subscription.contact(0))
 
-    def _needs_attention(self, incident_id: str, now: float) -> bool:
-        """Whether some alert of the incident is open, unacknowledged and not shelved."""
-        return any(
-            a.state is AlertState.OPEN and not a.shelved(now)
-            for a in self._alerts.get(incident_id, {}).values()
-        )
+    def _needs_attention(self, incident_id: str, now: float, subscription: Subscription) -> bool:
+        """Whether some alert of the incident that this subscriber hears of is open,
+        unacknowledged and not shelved."""
+        for a in self._alerts.get(incident_id, {}).values():
+            if a.state is not AlertState.OPEN or a.shelved(now):
+                continue
+            kind = self.kind_of(a.building_id, a.sensor_id)
+            if kind is not None and subscription.hears(a.building_id, a.severity, kind):
+                return True
+        return False
 
     # -- escalating -------------------------------------------------------------------------
 
@@ -260,7 +269,7 @@ class Dispatcher:
             incident = self._incidents.get(escalation.incident_id)
             if subscription is None or incident is None:
                 continue
-            if not self._needs_attention(incident.id, now):
+            if not self._needs_attention(incident.id, now, subscription):
                 escalation.next_at = None
             elif escalation.step < len(subscription.contacts) + subscription.max_reminders:
                 contact = subscription.contact(escalation.step)

@@ -18,10 +18,11 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from data import postgres_alerts
+from data import postgres_access, postgres_alerts
 from data.postgres_schema import migrations
 from data.rows import SENSOR_COLUMNS, building_from_row, sensor_from_row, sensor_values
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
+from models.access import ApiToken, DeviceCredential
 from models.alerting import (
     AlertEvent,
     Delivery,
@@ -434,6 +435,32 @@ class PostgresStore:
     async def delete_escalation(self, subscription_id: str, incident_id: str) -> None:
         async with self._pool.connection() as conn:
             await postgres_alerts.delete_escalation(conn, subscription_id, incident_id)
+
+    # -- access (the SQL is in data/postgres_access.py) --------------------------------------
+
+    async def put_token(self, token: ApiToken) -> None:
+        async with self._pool.connection() as conn:
+            await postgres_access.put_token(conn, token)
+
+    async def token(self, token_id: str) -> ApiToken | None:
+        async with self._pool.connection() as conn:
+            return await postgres_access.token(conn, token_id)
+
+    async def tokens(self) -> list[ApiToken]:
+        async with self._pool.connection() as conn:
+            return await postgres_access.tokens(conn)
+
+    async def put_device(self, device: DeviceCredential) -> None:
+        async with self._pool.connection() as conn:
+            await postgres_access.put_device(conn, device)
+
+    async def device(self, device_id: str) -> DeviceCredential | None:
+        async with self._pool.connection() as conn:
+            return await postgres_access.device(conn, device_id)
+
+    async def devices(self) -> list[DeviceCredential]:
+        async with self._pool.connection() as conn:
+            return await postgres_access.devices(conn)
 
     # -- dead letters -----------------------------------------------------------------------
 

@@ -132,10 +132,22 @@ CREATE TABLE escalations (
 );
 """
 
+# Access: API tokens with roles and devices' broker credentials, secrets only as hashes.
+ACCESS = """
+CREATE TABLE api_tokens (
+    id text PRIMARY KEY, name text NOT NULL, role text NOT NULL,
+    secret_sha256 text NOT NULL, created_at float8 NOT NULL, revoked_at float8
+);
+CREATE TABLE devices (
+    device_id text PRIMARY KEY, building_id text NOT NULL, password_hash text NOT NULL,
+    created_at float8 NOT NULL, revoked_at float8
+);
+"""
+
 RAW_RETENTION_DAYS = 400
 
 
 def migrations(timescale: bool) -> list[tuple[int, str]]:
     """The ordered (version, SQL) steps for this installation."""
     rollups = TIMESCALE.format(raw_retention_days=RAW_RETENTION_DAYS) if timescale else PLAIN
-    return [(1, CORE), (2, rollups), (3, WAVEFORMS), (4, ALERT_WORKFLOW)]
+    return [(1, CORE), (2, rollups), (3, WAVEFORMS), (4, ALERT_WORKFLOW), (5, ACCESS)]

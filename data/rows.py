@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from models.access import ApiToken, DeviceCredential, Role
 from models.alerting import (
     AlertAction,
     AlertEvent,
@@ -35,6 +36,8 @@ DELIVERY_COLUMNS = (
     "time, subscription_id, incident_id, channel, contact, notice, attempt, ok, detail"
 )
 ESCALATION_COLUMNS = "subscription_id, incident_id, step, next_at, severity, alert_ids"
+TOKEN_COLUMNS = "id, name, role, secret_sha256, created_at, revoked_at"
+DEVICE_COLUMNS = "device_id, building_id, password_hash, created_at, revoked_at"
 SENSOR_COLUMNS = "id, kind, device_id, floor, zone, x, y, z, nx, ny, nz, expected_interval_s"
 
 
@@ -258,6 +261,43 @@ def escalation_from_row(r: Sequence[Any]) -> Escalation:
         next_at=r[3],
         severity=Severity(r[4]),
         alert_ids=tuple(json.loads(r[5])),
+    )
+
+
+def token_row(token: ApiToken) -> tuple[Any, ...]:
+    """Values in ``TOKEN_COLUMNS`` order."""
+    return (
+        token.id,
+        token.name,
+        token.role.value,
+        token.secret_sha256,
+        token.created_at,
+        token.revoked_at,
+    )
+
+
+def token_from_row(r: Sequence[Any]) -> ApiToken:
+    """An API token's record from values in ``TOKEN_COLUMNS`` order."""
+    return ApiToken(
+        id=r[0], name=r[1], role=Role(r[2]), secret_sha256=r[3], created_at=r[4], revoked_at=r[5]
+    )
+
+
+def device_row(device: DeviceCredential) -> tuple[Any, ...]:
+    """Values in ``DEVICE_COLUMNS`` order."""
+    return (
+        device.device_id,
+        device.building_id,
+        device.password_hash,
+        device.created_at,
+        device.revoked_at,
+    )
+
+
+def device_from_row(r: Sequence[Any]) -> DeviceCredential:
+    """A device credential from values in ``DEVICE_COLUMNS`` order."""
+    return DeviceCredential(
+        device_id=r[0], building_id=r[1], password_hash=r[2], created_at=r[3], revoked_at=r[4]
     )
 
 

@@ -13,9 +13,10 @@ from typing import Self
 
 import aiosqlite
 
-from data import sqlite_alerts
+from data import sqlite_access, sqlite_alerts
 from data.rows import SENSOR_COLUMNS, building_from_row, sensor_from_row, sensor_values
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
+from models.access import ApiToken, DeviceCredential
 from models.alerting import (
     AlertEvent,
     Delivery,
@@ -34,7 +35,7 @@ from models.types import (
     WaveformBlock,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -82,7 +83,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 # (version, SQL) steps, each run once and in order; a new file runs them all.
-_MIGRATIONS = ((1, _SCHEMA_V1), (2, sqlite_alerts.SCHEMA_V2))
+_MIGRATIONS = ((1, _SCHEMA_V1), (2, sqlite_alerts.SCHEMA_V2), (3, sqlite_access.SCHEMA_V3))
 
 
 class SqliteStore:
@@ -428,6 +429,28 @@ class SqliteStore:
     async def delete_escalation(self, subscription_id: str, incident_id: str) -> None:
         async with self._writing() as db:
             await sqlite_alerts.delete_escalation(db, subscription_id, incident_id)
+
+    # -- access (the SQL is in data/sqlite_access.py) ----------------------------------------
+
+    async def put_token(self, token: ApiToken) -> None:
+        async with self._writing() as db:
+            await sqlite_access.put_token(db, token)
+
+    async def token(self, token_id: str) -> ApiToken | None:
+        return await sqlite_access.token(self.db, token_id)
+
+    async def tokens(self) -> list[ApiToken]:
+        return await sqlite_access.tokens(self.db)
+
+    async def put_device(self, device: DeviceCredential) -> None:
+        async with self._writing() as db:
+            await sqlite_access.put_device(db, device)
+
+    async def device(self, device_id: str) -> DeviceCredential | None:
+        return await sqlite_access.device(self.db, device_id)
+
+    async def devices(self) -> list[DeviceCredential]:
+        return await sqlite_access.devices(self.db)
 
     # -- dead letters -----------------------------------------------------------------------
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
+from data import Store
+from models.access import Role
 from sensors.mqtt import MqttEndpoint
+from twin.auth import issue_token
 from twin.localservices import Mosquitto, Postgres, ServiceError, free_port
 
 
@@ -69,3 +73,20 @@ def postgres() -> Iterator[Postgres]:
 def postgres_url(postgres: Postgres) -> str:
     """A fresh, empty database on the session's server."""
     return postgres.create_database(f"twin_{uuid.uuid4().hex[:12]}")
+
+
+Grant = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def grant() -> Grant:
+    """``await grant(store, role=Role.ADMIN)``: issues a token of ``role`` on ``store`` and
+    returns the headers that send it (``Authorization: Bearer ...``)."""
+
+    async def make(
+        store: Store, role: Role = Role.ADMIN, name: str | None = None
+    ) -> dict[str, str]:
+        _, token = await issue_token(store, name or f"test-{role.value}", role, time.time())
+        return {"Authorization": f"Bearer {token}"}
+
+    return make

@@ -16,7 +16,8 @@ Person = Annotated[
     Field(
         min_length=1,
         max_length=100,
-        description="who acts, e.g. li.wei (until API tokens name the person)",
+        description="the person acting, when a shared token acts for them (the audit trail "
+        "names the token and notes 'for <by>'); default: the token's name",
         examples=["li.wei"],
     ),
 ]
@@ -90,18 +91,18 @@ class IncidentDetail(BaseModel):
 class ActionRequest(BaseModel):
     """Acknowledge, resolve or unshelve: who, and an optional note."""
 
-    by: Person
+    by: Person | None = None
     note: Note = ""
 
 
 class ShelveRequest(BaseModel):
-    by: Person
+    by: Person | None = None
     note: Note = ""
     minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60, description="how long to shelve")]
 
 
 class NoteRequest(BaseModel):
-    by: Person
+    by: Person | None = None
     note: Annotated[str, Field(min_length=1, max_length=2000)]
 
 

@@ -123,6 +123,7 @@ async def alert_workflow(
     store, manager = context.store, context.pipeline.alerts
 
     async def record(delivery: Delivery) -> None:
+        context.notices.count(delivery.channel.value, delivery.ok)
         try:
             await store.write_deliveries([delivery])
         except Exception as exc:  # the log must not stop a notice going out

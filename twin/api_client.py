@@ -39,8 +39,9 @@ LAYOUT_CONTENT_TYPES = {
 }
 
 
-class ApiError(RuntimeError):
-    """The twin answered with an error: its status and what it said."""
+class ApiError(OSError):
+    """The twin answered with an error: its status and what it said (an OSError, as
+    urllib's own HTTPError is, so callers that survive a twin going away survive this)."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"{status}: {detail}")
@@ -49,11 +50,13 @@ class ApiError(RuntimeError):
 
 
 class TwinApi:
-    """Reads a building, its mesh, frames and readings from ``base_url`` (e.g. the demo)."""
+    """Reads a building, its mesh, frames and readings from ``base_url`` (e.g. the demo),
+    sending ``token`` (``twin_...``) as a bearer token."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout_s: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def building(self, building_id: str | None = None) -> Building:
         """The building ``building_id``, or the first registered one."""
@@ -140,7 +143,10 @@ class TwinApi:
 
     def _post(self, path: str, body: bytes, content_type: str, timeout_s: float) -> Any:
         request = urllib.request.Request(
-            self.base_url + path, data=body, method="POST", headers={"Content-Type": content_type}
+            self.base_url + path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": content_type, **self.headers},
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -153,9 +159,13 @@ class TwinApi:
 
     def _get(self, path: str, query: dict[str, str] | None = None) -> bytes:
         url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
-            body: bytes = response.read()
-            return body
+        request = urllib.request.Request(url, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as exc:
+            raise ApiError(exc.code, _detail(exc)) from None
 
 
 def _multipart(

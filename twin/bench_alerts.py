@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sensors.simulator import SimClock, default_start
+from twin.credentials import CREDENTIALS_FILE
 from twin.localservices import free_port
 from twin.settings import TwinOptions
 
@@ -138,9 +139,13 @@ async def _bench(
         receiver = Starlette(routes=[Route("/hook", listener.hook, methods=["POST"])])
         api_url = f"http://127.0.0.1:{api_port}"
         try:
+            # The demo writes its admin token beside its database, as it does for any user.
+            token = await _demo_token(Path(workdir) / CREDENTIALS_FILE, twin)
             async with (
                 _serve(receiver, hook_port),
-                httpx.AsyncClient(base_url=api_url, timeout=30) as api,
+                httpx.AsyncClient(
+                    base_url=api_url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+                ) as api,
             ):
                 building = await _wait_for_building(api, twin)
                 made = await api.post(
@@ -183,6 +188,17 @@ async def _bench(
     return _summary(results, listener.hooks, listener.events)
 
 
+async def _demo_token(path: Path, twin: asyncio.Task[None]) -> str:
+    async with asyncio.timeout(120):
+        while not await asyncio.to_thread(path.exists):
+            if twin.done():
+                twin.result()  # raises why the twin stopped
+                raise RuntimeError("the demo twin stopped before it wrote its credentials")
+            await asyncio.sleep(0.1)
+    token: str = json.loads(await asyncio.to_thread(path.read_text))["admin_token"]
+    return token
+
+
 async def _wait_for_building(api: httpx.AsyncClient, twin: asyncio.Task[None]) -> Any:
     async with asyncio.timeout(120):
         while True:
@@ -216,7 +232,7 @@ async def _probe(
     # Resolve what the probe opened, so the next probe on this sensor opens anew.
     alerts = (await api.get(f"/api/v1/alerts?sensor_id={sensor['id']}&state=open")).json()
     for incident_id in {a["incident_id"] for a in alerts}:
-        await api.post(f"/api/v1/incidents/{incident_id}/resolve", json={"by": "bench"})
+        await api.post(f"/api/v1/incidents/{incident_id}/resolve", json={"note": "bench probe"})
     return probe
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from pathlib import Path
@@ -11,8 +10,10 @@ from typing import Annotated
 
 import typer
 
+from twin.device_commands import devices_app
 from twin.registration_commands import buildings_app, sensors_app
 from twin.settings import StartupError, TwinOptions
+from twin.token_commands import tokens_app
 
 app = typer.Typer(
     help="A live digital twin for heritage buildings.",
@@ -23,6 +24,8 @@ bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_
 app.add_typer(bench_app, name="bench")
 app.add_typer(buildings_app, name="buildings")
 app.add_typer(sensors_app, name="sensors")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(devices_app, name="devices")
 
 
 def _headless_rendering() -> None:
@@ -47,13 +50,25 @@ PublicUrlOpt = Annotated[
     str | None,
     typer.Option(help="The API's address as people reach it, for links in alert notices."),
 ]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(envvar="TWIN_TOKEN", help="API token (twin_...) for --api; or set TWIN_TOKEN."),
+]
+CorsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cors-origin",
+        help="A browser origin (https://ops.example.org) allowed to call the API from "
+        "another site; repeatable. None by default.",
+    ),
+]
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from twin.logs import configure
+
+    # TWIN_LOG_FORMAT=json: one JSON object a line, for log collectors.
+    configure(verbose=verbose, json_lines=os.environ.get("TWIN_LOG_FORMAT") == "json")
 
 
 @app.command()
@@ -69,9 +84,12 @@ def demo(
     db: DbOpt = Path("var/twin.db"),
     smtp_url: SmtpOpt = None,
     public_url: PublicUrlOpt = None,
+    cors_origin: CorsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
 ) -> None:
-    """Everything in one process: broker, SQLite, simulator, ingest, detection, alerts, API."""
+    """Everything in one process: broker, SQLite, simulator, ingest, detection, alerts, API.
+    Prints a fresh admin token and writes it, with the URLs, to demo-credentials.json
+    beside the database."""
     _logging(verbose)
     options = TwinOptions(
         host=host,
@@ -82,6 +100,7 @@ def demo(
         speed=speed,
         smtp_url=smtp_url,
         public_url=public_url,
+        cors_origins=tuple(cors_origin or ()),
     )
     _run(options)
 
@@ -106,9 +125,11 @@ def serve(
     db: DbOpt = Path("var/twin.db"),
     smtp_url: SmtpOpt = None,
     public_url: PublicUrlOpt = None,
+    cors_origin: CorsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Ingest, detection, alerts and the API against a running broker, on the wall clock."""
+    """Ingest, detection, alerts and the API against a running broker, on the wall clock.
+    API tokens come from `twin tokens add`."""
     _logging(verbose)
     _run(
         TwinOptions(
@@ -119,6 +140,8 @@ def serve(
             simulate=False,
             smtp_url=smtp_url,
             public_url=public_url,
+            demo_credentials=False,
+            cors_origins=tuple(cors_origin or ()),
         )
     )
 
@@ -150,9 +173,17 @@ def ingest(
         Path | None, typer.Option(help="Local spool for when the database is down.")
     ] = None,
     spool_max_mb: Annotated[float, typer.Option(help="Spool size before back-pressure.")] = 256,
+    smtp_url: Annotated[
+        str | None,
+        typer.Option(envvar="TWIN_SMTP_URL", help="Alert mail server (see `twin demo --help`)."),
+    ] = None,
+    public_url: Annotated[
+        str,
+        typer.Option(envvar="TWIN_PUBLIC_URL", help="The API's address, for links in notices."),
+    ] = "http://127.0.0.1:8000",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Ingest, detection and alerts as their own process (no API)."""
+    """Ingest, detection, alerts and their notices as their own process (no API)."""
     from twin.ingest_service import run_ingest
 
     _logging(verbose)
@@ -165,6 +196,8 @@ def ingest(
                 share_group=share_group or None,
                 spool_dir=spool_dir or Path("var/spool") / client_id,
                 spool_max_bytes=int(spool_max_mb * 1024 * 1024),
+                smtp_url=smtp_url,
+                public_url=public_url,
             )
         )
     except StartupError as exc:
@@ -225,6 +258,7 @@ def snapshot(
         str | None, typer.Option(help="Render a running twin's stored data (its API URL).")
     ] = None,
     building_id: Annotated[str | None, typer.Option("--building", help="With --api.")] = None,
+    token: TokenOpt = None,
 ) -> None:
     """Render a building offscreen for a metric and a moment: a running twin's data with
     --api, else the Nanjing Building with simulated values."""
@@ -236,9 +270,20 @@ def snapshot(
     if api is not None:
         from twin.viewer_commands import api_snapshot
 
-        typer.echo(
-            api_snapshot(api, output, metric, highlight=highlight, at=at, building_id=building_id)
-        )
+        try:
+            line = api_snapshot(
+                api,
+                output,
+                metric,
+                highlight=highlight,
+                at=at,
+                building_id=building_id,
+                token=token,
+            )
+        except (OSError, LookupError) as exc:  # urllib's and the API's errors are OSErrors
+            typer.secho(f"Error: cannot snapshot {api}: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        typer.echo(line)
         return
     mesh, building = load_nanjing()
     t = time.time() - hours_ago * 3600
@@ -338,6 +383,7 @@ def view(
     refresh_s: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
     frames: Annotated[int | None, typer.Option(help="Close after this many refreshes.")] = None,
     screenshot: Annotated[Path | None, typer.Option(help="PNG written before closing.")] = None,
+    token: TokenOpt = None,
 ) -> None:
     """Open a live 3D window on a running twin: metric switcher (slider, keys m/n), open
     alerts, click a sensor for its values and 24 h chart."""
@@ -345,7 +391,7 @@ def view(
 
     try:
         open_desktop_viewer(
-            api, building_id, refresh_s=refresh_s, frames=frames, screenshot=screenshot
+            api, building_id, refresh_s=refresh_s, token=token, frames=frames, screenshot=screenshot
         )
     except (OSError, LookupError) as exc:  # urllib's errors are OSErrors
         typer.secho(f"Error: cannot open {api}: {exc}", fg=typer.colors.RED, err=True)

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 
 from data import Store
 from twin.hub import LiveHub
+from twin.metrics import NoticeCounts
 
 if TYPE_CHECKING:
     import trimesh
 
     from alerts.dispatch import Dispatcher
+    from sensors.ingest import Ingest
     from twin.pipeline import Pipeline
     from viewer.web import WebViewer
 
@@ -43,6 +45,10 @@ class TwinContext:
     hub: LiveHub = field(default_factory=LiveHub)
     # Who hears about incidents, while notices are being sent (twin.alerting).
     dispatcher: Dispatcher | None = None
+    # The MQTT consumer feeding this twin, where it runs in this process (for /metrics).
+    ingest: Ingest | None = None
+    # Notice delivery attempts by channel and outcome (for /metrics).
+    notices: NoticeCounts = field(default_factory=NoticeCounts)
 
     def __post_init__(self) -> None:
         # Every alert transition goes to the live stream, whoever runs this twin.

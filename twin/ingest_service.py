@@ -1,4 +1,4 @@
-"""`twin ingest`: ingest, detection and alerts as a process of its own, without the API."""
+"""`twin ingest`: ingest, detection, alerts and notices as a process of its own, no API."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
+from alerts.dispatch import Dispatcher
 from data import open_store
 from sensors.mqtt import MqttEndpoint
+from twin.alerting import NoticeSettings, alert_workflow, smtp_from_url
+from twin.context import TwinContext
 from twin.pipeline import Pipeline
 from twin.settings import StartupError
 
@@ -27,11 +31,27 @@ async def run_ingest(
     share_group: str | None,
     spool_dir: Path,
     spool_max_bytes: int,
+    smtp_url: str | None = None,
+    public_url: str = "http://127.0.0.1:8000",
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Consume readings into the store until SIGINT/SIGTERM."""
+    """Consume readings into the store, judge them and send the notices they call for,
+    until SIGINT/SIGTERM."""
     endpoint = MqttEndpoint.from_url(mqtt_url)
-    async with open_store(database_url) as store:
+    try:
+        smtp = smtp_from_url(smtp_url) if smtp_url else None
+    except ValueError as exc:
+        raise StartupError(f"--smtp-url: {exc}") from None
+    notices = NoticeSettings(
+        public_url=public_url,
+        mqtt_host=endpoint.host,
+        mqtt_port=endpoint.port,
+        mqtt_username=endpoint.username,
+        mqtt_password=endpoint.password,
+        mqtt_client_id=f"{client_id}-alerts",
+        smtp=smtp,
+    )
+    async with open_store(database_url) as store, AsyncExitStack() as stack:
         pipeline = await Pipeline.open(store)
         if not pipeline.registry():
             log.warning("no buildings registered yet: every reading is refused until one is")
@@ -42,12 +62,20 @@ async def run_ingest(
             client_id=client_id,
             share_group=share_group,
         )
+        context = TwinContext(
+            store=store,
+            pipeline=pipeline,
+            clock=time.time,
+            broker_connected=ingest.connected.is_set,
+            ingest=ingest,
+        )
+        dispatcher = await stack.enter_async_context(alert_workflow(context, notices))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         task = asyncio.create_task(ingest.run(), name="ingest")
-        refresh = asyncio.create_task(_refresh_registry(pipeline), name="registry")
+        refresh = asyncio.create_task(_refresh_registry(pipeline, dispatcher), name="registry")
         watchdog = asyncio.create_task(pipeline.watch_clock(time.time), name="watchdog")
         try:
             try:
@@ -79,13 +107,20 @@ async def run_ingest(
         )
 
 
-async def _refresh_registry(pipeline: Pipeline) -> None:
-    """Pick up buildings registered after start (by the API or another process)."""
+async def _refresh_registry(pipeline: Pipeline, dispatcher: Dispatcher) -> None:
+    """Pick up buildings and subscriptions made after start (by the API process)."""
+    known: set[str] = {s.id for s in await pipeline.store.subscriptions()}
     while True:
         await asyncio.sleep(REGISTRY_REFRESH_S)
         try:
             for building in await pipeline.store.buildings():
                 if pipeline.watched(building.id) != building:
                     pipeline.watch(building)
+            subscriptions = await pipeline.store.subscriptions()
+            for subscription in subscriptions:
+                dispatcher.put_subscription(subscription)
+            for gone in known - {s.id for s in subscriptions}:
+                dispatcher.remove_subscription(gone)
+            known = {s.id for s in subscriptions}
         except Exception as exc:
             log.warning("could not refresh the registry: %s", exc)

@@ -15,6 +15,10 @@ buildings_app = typer.Typer(help="Register buildings with a running twin.", no_a
 sensors_app = typer.Typer(help="Register sensors with a running twin.", no_args_is_help=True)
 
 ApiOpt = Annotated[str, typer.Option(help="URL of a running twin's API.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(envvar="TWIN_TOKEN", help="An admin's API token (twin_...); or set TWIN_TOKEN."),
+]
 _DEFAULT_API = "http://127.0.0.1:8000"
 
 
@@ -41,10 +45,12 @@ def add_building(
         str | None, typer.Option("--id", help="Building id (default: made from the name).")
     ] = None,
     api: ApiOpt = _DEFAULT_API,
+    token: TokenOpt = None,
 ) -> None:
     """Register a building from its 3D model; prints what was registered and repaired."""
     building = _call(
         api,
+        token,
         "register the building",
         lambda client: client.register_building(
             mesh,
@@ -82,10 +88,12 @@ def import_sensors(
         typer.Option(help="Farthest a sensor may be moved onto the surface (default 1 m)."),
     ] = None,
     api: ApiOpt = _DEFAULT_API,
+    token: TokenOpt = None,
 ) -> None:
     """Add or replace a building's sensors from a layout file, snapped onto its surface."""
     result = _call(
         api,
+        token,
         "import the sensors",
         lambda client: client.import_sensors(building_id, layout, max_distance_m=max_distance_m),
         hints={
@@ -106,12 +114,26 @@ def import_sensors(
         )
 
 
-def _call(api: str, action: str, request: Callable[[TwinApi], Any], hints: dict[int, str]) -> Any:
+_ACCESS_HINTS = {
+    401: "pass --token (or set TWIN_TOKEN) with an admin's token: `twin tokens add NAME "
+    "--role admin` on the twin's server makes one; the demo prints one",
+    403: "this needs an admin's token",
+}
+
+
+def _call(
+    api: str,
+    token: str | None,
+    action: str,
+    request: Callable[[TwinApi], Any],
+    hints: dict[int, str],
+) -> Any:
     """Run one API request; on failure say why and what to do, and exit non-zero."""
     from twin.api_client import ApiError, TwinApi
 
+    hints = _ACCESS_HINTS | hints
     try:
-        return request(TwinApi(api))
+        return request(TwinApi(api, token=token))
     except ApiError as exc:
         hint = f"\nWith this command: {hints[exc.status]}." if exc.status in hints else ""
         _fail(f"the twin at {api} could not {action}: {exc.detail} (HTTP {exc.status}){hint}")

@@ -88,6 +88,27 @@ def _notice_settings(options: TwinOptions, endpoint: MqttEndpoint, api: str) -> 
     )
 
 
+async def access_lines(options: TwinOptions, store: Store, api: str, mqtt_url: str) -> list[str]:
+    """The demo's admin token (new each start) and where it is written; for `twin serve`,
+    how to make a token when there is none."""
+    if options.demo_credentials:
+        from twin.credentials import write_demo_credentials
+
+        path, token = await write_demo_credentials(
+            store, options.db.parent, api_url=api, mqtt_url=mqtt_url, now=time.time()
+        )
+        return [
+            f"Token      {token}   (admin; also in {path}, mode 0600)",
+            f"Browser    {api}/viewer?token={token}",
+        ]
+    if not any(t.active for t in await store.tokens()):
+        return [
+            "Tokens     none yet: every API call needs one; make one with "
+            f"`twin tokens add NAME --role admin --db {options.db}`",
+        ]
+    return []
+
+
 async def _serve(
     options: TwinOptions,
     endpoint: MqttEndpoint,
@@ -123,13 +144,16 @@ async def _serve(
         pipeline=pipeline,
         clock=now,
         broker_connected=ingest.connected.is_set,
+        ingest=ingest,
         mqtt_url=endpoint.url,
         meshes={building.model: mesh},
         meshes_dir=options.db.parent / "meshes",  # registered buildings' models, beside the db
     )
+    api = f"http://{options.host}:{options.port}"
+    access = await access_lines(options, store, api, endpoint.url)
     server = _Server(
         uvicorn.Config(
-            create_app(context),
+            create_app(context, cors_origins=options.cors_origins),
             host=options.host,
             port=options.port,
             log_level="warning",
@@ -157,7 +181,6 @@ async def _serve(
             simulator = Simulator(building, endpoint, clock, scenarios=scenarios)
             tasks.append(asyncio.create_task(simulator.run(), name="simulator"))
         # Notices run before the API serves, so no subscription made through it is missed.
-        api = f"http://{options.host}:{options.port}"
         await viewers.enter_async_context(
             alert_workflow(context, _notice_settings(options, endpoint, api))
         )
@@ -175,6 +198,8 @@ async def _serve(
         await viewers.enter_async_context(web_viewer(context, options.host))
         announce(f"API        {api}/api/v1/buildings   (docs: {api}/docs)")
         announce(f"Viewer     {api}/viewer   (district: {api}/viewer/district)")
+        for line in access:
+            announce(line)
         announce(f"Snapshot   {api}/api/v1/buildings/{building.id}/snapshot.png?metric=laeq")
         announce(f"MQTT       {endpoint.url}   (publish to twin/v1/devices/<device>/readings)")
         announce(f"Alerts     {api}/api/v1/incidents   (live: {api}/api/v1/stream)")

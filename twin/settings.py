@@ -30,3 +30,8 @@ class TwinOptions:
     smtp_url: str | None = None
     # The API as people reach it, for the links in notices; None: http://host:port.
     public_url: str | None = None
+    # Issue a fresh admin token each start and write it to demo-credentials.json beside the
+    # database (the demo); `twin serve` leaves tokens to `twin tokens add`.
+    demo_credentials: bool = True
+    # Browser origins allowed to call the API from other sites (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()

@@ -29,12 +29,13 @@ def open_desktop_viewer(
     building_id: str | None,
     *,
     refresh_s: float,
+    token: str | None = None,
     frames: int | None = None,
     screenshot: Path | None = None,
 ) -> None:
     from viewer.desktop import DesktopViewer
 
-    api = TwinApi(url)
+    api = TwinApi(url, token=token)
     building = api.building(building_id)
     viewer = DesktopViewer(api.mesh(building.id), building, ApiDesktopSource(api, building.id))
     viewer.run(refresh_s=refresh_s, frames=frames, screenshot=screenshot)
@@ -48,9 +49,10 @@ def api_snapshot(
     highlight: str | None,
     at: str | None,
     building_id: str | None,
+    token: str | None = None,
 ) -> str:
     """Fetch the twin's snapshot PNG into ``output``; returns a line saying what was written."""
-    api = TwinApi(url, timeout_s=120)
+    api = TwinApi(url, token=token, timeout_s=120)
     building = api.building(building_id)
     query = {"metric": metric}
     if highlight is not None:

@@ -7,11 +7,13 @@ loop on a second loopback port; the API's ``/viewer`` redirects there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from models.access import Role
 from models.types import Building, Reading
+from twin.auth import AccessDenied, authorize
 from twin.frames import live_frame, load_replay
 
 if TYPE_CHECKING:
@@ -54,7 +56,16 @@ async def web_viewer(context: TwinContext, host: str, port: int = 0) -> AsyncIte
     points at it meanwhile."""
     from viewer.web import WebViewer
 
-    viewer = WebViewer(StoreViewerSource(context))
+    async def gate(headers: Mapping[str, str]) -> str | None:
+        # The browser arrives from the API's /viewer with the token cookie it set (cookies
+        # go to every port of a host); a script may send the bearer header instead.
+        try:
+            await authorize(context.store, headers, Role.VIEWER)
+        except AccessDenied as exc:
+            return exc.detail
+        return None
+
+    viewer = WebViewer(StoreViewerSource(context), gate=gate)
     await viewer.start(host, port)
     context.viewer = viewer
     try:

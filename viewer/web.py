@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time as _time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from models.types import Alert, Building, Reading
@@ -31,6 +31,11 @@ SPEEDS = (60, 600, 3600)  # replay seconds per wall-clock second
 # per channel in memory.
 MAX_REPLAY_HOURS = 90 * 24.0
 _TICK_S = 0.5
+
+
+# Asked with each HTTP request's headers (page, assets and the websocket alike): None lets it
+# through, a string is the reason it is refused (401). The composition root checks access.
+Gate = Callable[[Mapping[str, str]], Awaitable[str | None]]
 
 
 class ViewerSource(Protocol):
@@ -52,11 +57,14 @@ class ViewerSource(Protocol):
 class WebViewer:
     """One trame server with one building scene, refreshed live or replaying the past."""
 
-    def __init__(self, source: ViewerSource, *, refresh_s: float = 2.0) -> None:
+    def __init__(
+        self, source: ViewerSource, *, refresh_s: float = 2.0, gate: Gate | None = None
+    ) -> None:
         from trame.app import get_server
 
         self.source = source
         self.refresh_s = refresh_s
+        self.gate = gate
         # A private server name: tests and a twin in the same process must not share state.
         self.server: Any = get_server(f"twin-viewer-{id(self)}", client_type="vue3")
         self.state: Any = self.server.state
@@ -87,6 +95,8 @@ class WebViewer:
         argv = ["--server", "--timeout", "0", "--host", host, "--port", str(port)]
         options = self.server.cli.parse_args(argv)
         self.server.cli.parse_known_args = lambda *_a, **_k: (options, [])
+        if self.gate is not None:
+            self.server.controller.on_server_bind.add(self._guard)
         self.server.start(
             exec_mode="task", thread=True, show_connection_info=False, open_browser=False
         )
@@ -96,6 +106,23 @@ class WebViewer:
             await self.select_building(next(iter(self.buildings)))
         self._task = asyncio.create_task(self._run(), name="web-viewer")
         return self.url
+
+    def _guard(self, wslink_server: Any) -> None:
+        """Put the gate in front of every route of trame's aiohttp app (before it starts)."""
+        from aiohttp import web
+
+        gate = self.gate
+        assert gate is not None
+
+        @web.middleware
+        async def gated(request: web.Request, handler: Any) -> web.StreamResponse:
+            refusal = await gate(request.headers)
+            if refusal is not None:
+                return web.json_response({"detail": refusal}, status=401)
+            response: web.StreamResponse = await handler(request)
+            return response
+
+        wslink_server.app.middlewares.append(gated)
 
     async def stop(self) -> None:
         if self._task is not None:

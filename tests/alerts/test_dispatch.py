@@ -264,3 +264,19 @@ async def test_a_restart_mid_ladder_resumes_at_the_next_step() -> None:
         await second.dispatcher.escalate()
         await second.dispatcher.drain()
     assert [s[:2] for s in outbox.sent][2:] == [("escalated", "http://c/")]
+
+
+async def test_only_alerts_the_subscriber_hears_of_keep_its_ladder_going() -> None:
+    clock, outbox = Clock(), Outbox()
+    twin = Twin(clock, outbox, {})
+    twin.dispatcher.restore([ladder(kinds=(SensorKind.TILT,))], [], [], [])
+    async with twin.dispatcher:
+        tilt = await twin.finding("tilt-ne", 0)
+        climate = await twin.finding("th-1", 30)  # same zone, a kind this ladder ignores
+        assert tilt.incident_id == climate.incident_id
+        await twin.manager.acknowledge(tilt.id, by="li.wei", now=60)
+        await twin.dispatcher.drain()
+        for clock.now in (900, 1800):
+            await twin.dispatcher.escalate()
+        await twin.dispatcher.drain()
+    assert [s[0] for s in outbox.sent] == ["opened"]  # the climate alert wakes nobody here

@@ -13,6 +13,7 @@ import pytest
 
 from data import Store, StoreError, open_store
 from data.postgres_schema import migrations
+from data.sqlite import SCHEMA_VERSION
 from models.alerting import (
     SYSTEM,
     AlertAction,
@@ -326,7 +327,7 @@ async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
         await store.put_subscription(subscription("s1", "One"))
         assert await store.alerts(incident_id="i1") == [alert(incident_id="i1")]
         assert [s.id for s in await store.subscriptions()] == ["s1"]
-    assert _sqlite_version(path) == 2
+    assert _sqlite_version(path) == SCHEMA_VERSION
     async with open_store(f"sqlite:///{path}") as store:  # a migrated file opens as it is
         assert await store.alert_events("a1") == [event("a1", 20.0)]
 

@@ -33,6 +33,7 @@ from alerts.manager import AlertManager
 from alerts.rules import load_rules
 from alerts.webhook import verify
 from data import open_store
+from models.access import Role
 from models.types import Building
 from sensors.mqtt import MqttEndpoint
 from twin.alerting import NoticeSettings, alert_workflow
@@ -116,7 +117,7 @@ async def serving(app: Any, port: int) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def live(
-    mosquitto: MqttEndpoint, tmp_path: Path, make_hall: Callable[[str], Building]
+    mosquitto: MqttEndpoint, tmp_path: Path, make_hall: Callable[[str], Building], grant: Any
 ) -> AsyncIterator[Live]:
     device = f"dev-{uuid.uuid4().hex[:8]}"
     building = make_hall(device)
@@ -162,10 +163,12 @@ async def live(
             )
             ingesting = asyncio.create_task(ingest.run())
             await asyncio.wait_for(ingest.connected.wait(), 10)
+            # A facility manager's token, named as the person acting on the alerts.
+            headers = await grant(store, Role.MANAGER, name="li.wei")
             async with (
                 alert_workflow(context, settings),
                 serving(create_app(context), api_port),
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers) as api,
             ):
                 yield Live(
                     api, clock, inbox, device, building.id, f"http://127.0.0.1:{hook_port}/hook",
@@ -242,16 +245,28 @@ async def test_subscribe_receive_acknowledge_resolve_with_the_audit_trail(live: 
     assert len(inbox.mails) == 2
 
     alert_id = alert["id"]
-    done = await api.post(f"/api/v1/alerts/{alert_id}/resolve", json={"by": "li.wei"})
+    # No "by": the token's holder acts.
+    done = await api.post(f"/api/v1/alerts/{alert_id}/resolve", json={})
     assert done.status_code == 200 and done.json()["state"] == "resolved"
+    # Someone else named: the token's holder still acts, for them, as the note says.
+    noted = await api.post(
+        f"/api/v1/alerts/{alert_id}/notes", json={"by": "zhang.min", "note": "photos filed"}
+    )
+    assert noted.status_code == 200
     await until(lambda: any(h["kind"] == "resolved" for h in inbox.hooks))
     again = await api.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={"by": "li.wei"})
     assert again.status_code == 409
 
     detail = (await api.get(f"/api/v1/alerts/{alert_id}")).json()
     trail = [(e["action"], e["actor"]) for e in detail["events"]]
-    assert trail == [("opened", "system"), ("acknowledged", "li.wei"), ("resolved", "li.wei")]
+    assert trail == [
+        ("opened", "system"),
+        ("acknowledged", "li.wei"),
+        ("resolved", "li.wei"),
+        ("note", "li.wei"),
+    ]
     assert detail["events"][1]["note"] == "on site"
+    assert detail["events"][3]["note"] == "for zhang.min: photos filed"
     incident = (await api.get(f"/api/v1/incidents/{incident_id}")).json()
     assert incident["incident"]["state"] == "resolved"
     deliveries = (await api.get("/api/v1/deliveries")).json()

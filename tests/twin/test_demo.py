@@ -23,9 +23,22 @@ STARTUP_TIMEOUT_S = 90.0
 
 
 class Demo:
-    def __init__(self, proc: subprocess.Popen[str], api: str, mqtt_port: int) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[str],
+        api: str,
+        mqtt_port: int,
+        credentials: Path,
+        startup: str,
+    ) -> None:
         self.proc, self.api, self.mqtt_port = proc, api, mqtt_port
-        self.http = httpx.Client(base_url=api, timeout=30)
+        self.startup = startup  # what it printed until "Press Ctrl-C"
+        self.credentials = credentials
+        # What a user of the demo does: take the admin token from the credentials file.
+        self.token = json.loads(credentials.read_text())["admin_token"]
+        self.http = httpx.Client(
+            base_url=api, timeout=30, headers={"Authorization": f"Bearer {self.token}"}
+        )
         # Keep reading what the demo prints, so a full pipe can never block it.
         self.output: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -90,7 +103,8 @@ def demo(
         pytest.fail("twin demo did not start:\n" + "".join(lines) + proc.stdout.read())
     output = "".join(lines)
     assert f"http://127.0.0.1:{port}" in output and f"mqtt://127.0.0.1:{mqtt_port}" in output
-    running = Demo(proc, f"http://127.0.0.1:{port}", mqtt_port)
+    credentials = db.parent / "demo-credentials.json"
+    running = Demo(proc, f"http://127.0.0.1:{port}", mqtt_port, credentials, output)
     try:
         yield running
     finally:
@@ -108,6 +122,21 @@ def test_serves_the_nanjing_building_with_its_sensors(demo: Demo) -> None:
     assert len(building["sensors"]) >= 40
     assert {s["kind"] for s in building["sensors"]} == {"vibration", "tilt", "climate", "noise"}
     assert demo.http.get("/healthz").json()["status"] == "ok"
+
+
+def test_prints_an_admin_token_and_writes_it_for_its_owner_only(demo: Demo) -> None:
+    assert demo.credentials.stat().st_mode & 0o777 == 0o600
+    written = json.loads(demo.credentials.read_text())
+    assert written["api_url"] == demo.api
+    assert written["mqtt_url"] == f"mqtt://127.0.0.1:{demo.mqtt_port}"
+    assert written["viewer_url"] == f"{demo.api}/viewer?token={demo.token}"
+    assert demo.token.startswith("twin_") and demo.token in demo.startup
+    # Without it the API says what to do; with it, an admin may list the tokens.
+    anonymous = httpx.get(f"{demo.api}/api/v1/buildings", timeout=30)
+    assert anonymous.status_code == 401 and "twin tokens add" in anonymous.json()["detail"]
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    (token,) = demo.http.get("/api/v1/tokens").json()
+    assert token["name"] == "demo-admin" and token["role"] == "admin"
 
 
 def test_readings_keep_arriving_and_an_alert_opens(demo: Demo) -> None:

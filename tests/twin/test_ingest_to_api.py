@@ -9,14 +9,17 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import trimesh
+from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.manager import AlertManager
 from alerts.rules import load_rules
 from data import Store, open_store
+from models.access import Role
 from models.types import AlertState, Building, Channel, Reading
 from sensors.mqtt import MqttEndpoint
 from twin.app import create_app
@@ -56,7 +59,7 @@ class Twin:
 
 @pytest.fixture
 async def twin(
-    mosquitto: MqttEndpoint, tmp_path: Path, make_hall: Callable[[str], Building]
+    mosquitto: MqttEndpoint, tmp_path: Path, make_hall: Callable[[str], Building], grant: Any
 ) -> AsyncIterator[Twin]:
     device = f"dev-{uuid.uuid4().hex[:8]}"
     building = make_hall(device)
@@ -75,13 +78,17 @@ async def twin(
             pipeline=pipeline,
             clock=lambda: NOW,
             broker_connected=ingest.connected.is_set,
+            ingest=ingest,
             mqtt_url=mosquitto.url,
             meshes={"test:box": trimesh.creation.box(bounds=[[0, 0, 0], [20, 10, 30]])},
         )
         task = asyncio.create_task(ingest.run())
         await asyncio.wait_for(ingest.connected.wait(), 10)
         transport = httpx.ASGITransport(app=create_app(context))
-        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as api:
+        headers = await grant(store, Role.VIEWER)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://twin", headers=headers
+        ) as api:
             yield Twin(store, mosquitto, device, building, ingest, api, pipeline)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -270,3 +277,43 @@ async def test_times_that_are_no_times_are_refused(twin: Twin) -> None:
     for bad in ("nan", "inf", "1e20", "-5"):
         response = await twin.api.get(f"/api/v1/channels/{twin.device}-th/t/readings?start={bad}")
         assert response.status_code == 422, bad
+
+
+async def test_metrics_and_readiness_tell_what_happened(twin: Twin) -> None:
+    d = twin.device
+    await twin.publish(b"{this is not json")
+    await twin.publish(json.dumps([{"n": f"{d}-tilt/x", "u": "mrad", "v": 3.4, "t": -60}]))
+    await twin.wait_for("/api/v1/alerts", lambda body: len(body) == 1)
+    text = (await twin.api.get("/metrics")).text
+    figures = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert figures[("twin_readings_stored_total", ())] >= 1
+    assert figures[("twin_rejected_total", (("reason", "not_json"),))] == 1
+    assert figures[("twin_open_alerts", (("severity", "alarm"), ("state", "open")))] == 1
+    assert figures[("twin_open_incidents", ())] == 1
+    assert figures[("twin_broker_connected", ())] == 1
+    assert figures[("twin_spool_segments", ())] == 0
+    ready = await twin.api.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["broker"] == "connected"
+    anonymous = await twin.api.get("/metrics", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+
+
+async def test_not_ready_while_the_broker_is_away(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as store:
+        pipeline = await Pipeline.open(store, load_rules())
+        context = TwinContext(store=store, pipeline=pipeline, clock=lambda: NOW)
+        transport = httpx.ASGITransport(app=create_app(context))
+        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as api:
+            ready = await api.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json() == {
+                "status": "degraded",
+                "database": "ok",
+                "broker": "disconnected",
+                "mqtt_url": "",
+            }
+            assert (await api.get("/healthz")).status_code == 200

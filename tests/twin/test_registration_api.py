@@ -18,6 +18,7 @@ import pytest
 import trimesh
 
 from data import Store, open_store
+from models.access import Role
 from sensors.senml import parse_senml
 from twin.app import create_app
 from twin.context import TwinContext
@@ -58,14 +59,17 @@ class Twin:
 
 
 @pytest.fixture
-async def twin(tmp_path: Path) -> AsyncIterator[Twin]:
+async def twin(tmp_path: Path, grant: Any) -> AsyncIterator[Twin]:
     async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as store:
         pipeline = await Pipeline.open(store)
         context = TwinContext(
             store=store, pipeline=pipeline, clock=lambda: NOW, meshes_dir=tmp_path / "meshes"
         )
         transport = httpx.ASGITransport(app=create_app(context))
-        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as api:
+        headers = await grant(store, Role.ADMIN)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://twin", headers=headers
+        ) as api:
             yield Twin(api, context, pipeline, store)
 
 

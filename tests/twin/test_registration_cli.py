@@ -17,8 +17,10 @@ import trimesh
 import uvicorn
 
 from data import open_store
+from models.access import Role
 from twin.api_client import ApiError, TwinApi
 from twin.app import create_app
+from twin.auth import issue_token
 from twin.context import TwinContext
 from twin.pipeline import Pipeline
 
@@ -33,6 +35,8 @@ class ServedTwin(threading.Thread):
         self.server: uvicorn.Server | None = None
         self.pipeline: Pipeline | None = None
         self.failure: BaseException | None = None
+        self.token = ""  # an admin's, issued before the API serves
+        self.viewer_token = ""
 
     def run(self) -> None:
         try:
@@ -43,6 +47,8 @@ class ServedTwin(threading.Thread):
     async def _serve(self) -> None:
         async with open_store(f"sqlite:///{self.db}") as store:
             self.pipeline = await Pipeline.open(store)
+            _, self.token = await issue_token(store, "registrar", Role.ADMIN, time.time())
+            _, self.viewer_token = await issue_token(store, "ops", Role.VIEWER, time.time())
             context = TwinContext(
                 store=store,
                 pipeline=self.pipeline,
@@ -57,13 +63,17 @@ class ServedTwin(threading.Thread):
 
 
 @pytest.fixture
-def served(tmp_path: Path, port_factory: Callable[[], int]) -> Iterator[ServedTwin]:
+def served(
+    tmp_path: Path, port_factory: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServedTwin]:
+    """A served twin; the commands run with its admin token in TWIN_TOKEN."""
     twin = ServedTwin(tmp_path / "twin.db", port_factory())
     twin.start()
     deadline = time.monotonic() + 30
     while not (twin.server and twin.server.started):
         assert twin.is_alive() and time.monotonic() < deadline, f"no server: {twin.failure!r}"
         time.sleep(0.05)
+    monkeypatch.setenv("TWIN_TOKEN", twin.token)
     yield twin
     twin.server.should_exit = True
     twin.join(timeout=15)
@@ -142,10 +152,32 @@ def test_errors_say_what_to_do(served: ServedTwin, tmp_path: Path) -> None:
     assert "cannot reach the twin" in nowhere.stderr and "twin serve" in nowhere.stderr
 
 
+def test_registering_needs_an_admins_token(
+    served: ServedTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh = tmp_path / "hall.ply"
+    mesh.write_bytes(bytes(trimesh.creation.box(extents=[4.0, 4.0, 4.0]).export(file_type="ply")))
+    monkeypatch.delenv("TWIN_TOKEN")
+    anonymous = twin_cli("buildings", "add", str(mesh), "--name", "Hall", "--api", served.url)
+    assert anonymous.returncode == 1
+    assert "HTTP 401" in anonymous.stderr and "pass --token" in anonymous.stderr
+    viewer = twin_cli(
+        "buildings", "add", str(mesh), "--name", "Hall", "--api", served.url,
+        "--token", served.viewer_token,
+    )  # fmt: skip
+    assert viewer.returncode == 1
+    assert "HTTP 403" in viewer.stderr and "needs the admin role" in viewer.stderr
+    admin = twin_cli(
+        "buildings", "add", str(mesh), "--name", "Hall", "--api", served.url,
+        "--token", served.token,
+    )  # fmt: skip
+    assert admin.returncode == 0, admin.stderr
+
+
 def test_api_client_reports_the_twins_reason(served: ServedTwin, tmp_path: Path) -> None:
     mesh = tmp_path / "hall.obj"
     mesh.write_bytes(trimesh.creation.box(extents=[4.0, 4.0, 4.0]).export(file_type="obj").encode())
-    client = TwinApi(served.url)
+    client = TwinApi(served.url, token=served.token)
     building = client.register_building(mesh, name="Hall", noise_zone=4, building_id="hall-7")
     assert building["id"] == "hall-7" and building["noise_zone"] == 4
     assert client.building("hall-7").bounds == ((-2.0, -2.0, -2.0), (2.0, 2.0, 2.0))

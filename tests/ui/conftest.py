@@ -34,6 +34,7 @@ class SeededTwin:
     api: str
     viewer: str
     started_at: float  # the seeded history ends at about this moment
+    token: str  # a viewer's API token
     data: ModuleType = seeded  # what was seeded: value_at(), ALERT_SENSOR, ...
 
 
@@ -71,7 +72,7 @@ def seeded_twin(
     drain = threading.Thread(target=proc.stdout.read, daemon=True)
     drain.start()
     try:
-        yield SeededTwin(ready[1], ready[2], started)
+        yield SeededTwin(ready[1], ready[2], started, ready[3])
     finally:
         proc.terminate()
         try:

@@ -1,6 +1,7 @@
 """A twin API and web viewer over a SQLite store seeded with a known past, for UI tests.
 
-Run as a script: ``python tests/ui/seeded_twin.py DB PORT``; prints ``READY <api> <viewer>``.
+Run as a script: ``python tests/ui/seeded_twin.py DB PORT``; prints
+``READY <api> <viewer> <token>``, the token an ops screen's (role viewer).
 Two hours of readings end now: climate sensors warm steadily from 10 °C to 30 °C, noise rises
 from 45 to 75 dB(A); one tilt sensor reports nothing for the last hour (stale, then offline),
 and one noise alarm opened 30 minutes ago.
@@ -75,7 +76,9 @@ async def seed(store: Store, building: Building, now: float) -> None:
 
 
 async def main(db: Path, port: int) -> None:
+    from models.access import Role
     from twin.app import create_app
+    from twin.auth import issue_token
     from twin.context import TwinContext
     from twin.pipeline import Pipeline
     from twin.web_viewer import web_viewer
@@ -83,6 +86,7 @@ async def main(db: Path, port: int) -> None:
     mesh, building = load_nanjing()
     async with open_store(f"sqlite:///{db}") as store:
         await seed(store, building, time.time())
+        _, token = await issue_token(store, "ops-wall-1", Role.VIEWER, time.time())
         pipeline = await Pipeline.open(store)  # takes back the seeded alerts, as a restart would
         context = TwinContext(
             store=store, pipeline=pipeline, clock=time.time, meshes={building.model: mesh}
@@ -94,7 +98,7 @@ async def main(db: Path, port: int) -> None:
             task = asyncio.create_task(server.serve())
             while not server.started:  # noqa: ASYNC110 - a flag only
                 await asyncio.sleep(0.05)
-            print(f"READY http://127.0.0.1:{port} {viewer.url}", flush=True)
+            print(f"READY http://127.0.0.1:{port} {viewer.url} {token}", flush=True)
             await task
 
 

@@ -46,7 +46,8 @@ def page(seeded_twin: Any) -> Iterator[Any]:
         try:
             tab = browser.new_page(viewport={"width": 1600, "height": 900})
             tab.set_default_timeout(WAIT_MS)
-            tab.goto(f"{seeded_twin.api}/viewer", timeout=WAIT_MS)
+            # As an ops screen opens it: the token once in the address, then a cookie.
+            tab.goto(f"{seeded_twin.api}/viewer?token={seeded_twin.token}", timeout=WAIT_MS)
             yield tab
         finally:
             browser.close()

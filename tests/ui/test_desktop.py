@@ -53,6 +53,8 @@ def test_twin_view_window_under_xvfb(seeded_twin: Any, tmp_path: Path) -> None:
             "0.3",
             "--screenshot",
             str(shot),
+            "--token",
+            seeded_twin.token,
         ],
         capture_output=True,
         text=True,
@@ -70,7 +72,7 @@ def test_twin_view_window_under_xvfb(seeded_twin: Any, tmp_path: Path) -> None:
 def test_desktop_viewer_switches_metric_and_picks_a_sensor(seeded_twin: Any) -> None:
     from viewer.desktop import DesktopViewer
 
-    api = TwinApi(seeded_twin.api)
+    api = TwinApi(seeded_twin.api, token=seeded_twin.token)
     building = api.building()
     viewer = DesktopViewer(
         api.mesh(building.id), building, ApiDesktopSource(api, building.id), off_screen=True

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from alerts.manager import AlertActionError
+from models.access import ApiToken, Role
 from models.types import Alert, AlertState
+from twin.access import ManagerToken, require
 from twin.alert_schemas import (
     ActionRequest,
     AlertDetail,
@@ -19,7 +21,16 @@ from twin.alert_schemas import (
 from twin.deps import Context
 from twin.schemas import AlertPublic, DeadLetterPublic
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+# Reading is for viewers; acting on an alert (the routes taking a ManagerToken) for managers.
+router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(require(Role.VIEWER))])
+
+
+def acting(token: ApiToken, by: str | None, note: str) -> tuple[str, str]:
+    """Who the audit trail names, and the note: always the token's holder, since that is who
+    proved it; a different ``by`` (a person using a shared token) goes into the note."""
+    if by is None or by == token.name:
+        return token.name, note
+    return token.name, f"for {by}: {note}" if note else f"for {by}"
 
 
 @router.get("/alerts")
@@ -70,49 +81,55 @@ async def _act(alert_id: str, action: Callable[[], Awaitable[Alert]]) -> AlertPu
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(alert_id: str, body: ActionRequest, context: Context) -> AlertPublic:
+async def acknowledge(
+    alert_id: str, body: ActionRequest, context: Context, token: ManagerToken
+) -> AlertPublic:
     """Someone is on it: stops the escalation ladder for this alert. Twice is once."""
     manager, now = context.pipeline.alerts, context.clock()
-    return await _act(
-        alert_id, lambda: manager.acknowledge(alert_id, by=body.by, now=now, note=body.note)
-    )
+    by, note = acting(token, body.by, body.note)
+    return await _act(alert_id, lambda: manager.acknowledge(alert_id, by=by, now=now, note=note))
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(alert_id: str, body: ActionRequest, context: Context) -> AlertPublic:
+async def resolve(
+    alert_id: str, body: ActionRequest, context: Context, token: ManagerToken
+) -> AlertPublic:
     """Fixed. If the condition is still there the next reading reopens the same alert."""
     manager, now = context.pipeline.alerts, context.clock()
-    return await _act(
-        alert_id, lambda: manager.resolve(alert_id, by=body.by, now=now, note=body.note)
-    )
+    by, note = acting(token, body.by, body.note)
+    return await _act(alert_id, lambda: manager.resolve(alert_id, by=by, now=now, note=note))
 
 
 @router.post("/alerts/{alert_id}/shelve")
-async def shelve(alert_id: str, body: ShelveRequest, context: Context) -> AlertPublic:
+async def shelve(
+    alert_id: str, body: ShelveRequest, context: Context, token: ManagerToken
+) -> AlertPublic:
     """Hide the alert and hold its notices for a while, e.g. during planned works."""
     manager, now = context.pipeline.alerts, context.clock()
     until = now + body.minutes * 60
+    by, note = acting(token, body.by, body.note)
     return await _act(
-        alert_id,
-        lambda: manager.shelve(alert_id, by=body.by, now=now, until=until, note=body.note),
+        alert_id, lambda: manager.shelve(alert_id, by=by, now=now, until=until, note=note)
     )
 
 
 @router.post("/alerts/{alert_id}/unshelve")
-async def unshelve(alert_id: str, body: ActionRequest, context: Context) -> AlertPublic:
+async def unshelve(
+    alert_id: str, body: ActionRequest, context: Context, token: ManagerToken
+) -> AlertPublic:
     manager, now = context.pipeline.alerts, context.clock()
-    return await _act(
-        alert_id, lambda: manager.unshelve(alert_id, by=body.by, now=now, note=body.note)
-    )
+    by, note = acting(token, body.by, body.note)
+    return await _act(alert_id, lambda: manager.unshelve(alert_id, by=by, now=now, note=note))
 
 
 @router.post("/alerts/{alert_id}/notes")
-async def add_note(alert_id: str, body: NoteRequest, context: Context) -> AlertPublic:
+async def add_note(
+    alert_id: str, body: NoteRequest, context: Context, token: ManagerToken
+) -> AlertPublic:
     """Add a note to the audit trail, open or resolved."""
     manager, now = context.pipeline.alerts, context.clock()
-    return await _act(
-        alert_id, lambda: manager.add_note(alert_id, by=body.by, now=now, note=body.note)
-    )
+    by, note = acting(token, body.by, body.note)
+    return await _act(alert_id, lambda: manager.add_note(alert_id, by=by, now=now, note=note))
 
 
 @router.get("/dead-letters")

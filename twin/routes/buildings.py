@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
+from models.access import Role
 from models.types import AlertState
+from twin.access import require
 from twin.deps import BuildingDep, Context, parse_time
 from twin.schemas import BuildingPublic, ChannelState, ChannelStatus, iso
 from twin.snapshots import STALE_AFTER_INTERVALS, fresh_values, render
 
-router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"])
+router = APIRouter(
+    prefix="/api/v1/buildings", tags=["buildings"], dependencies=[Depends(require(Role.VIEWER))]
+)
 
 
 @router.get("")

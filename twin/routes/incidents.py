@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from alerts.manager import AlertActionError
+from models.access import Role
 from models.alerting import Incident, IncidentState
 from models.types import Alert, AlertState
+from twin.access import ManagerToken, require
 from twin.alert_schemas import ActionRequest, IncidentDetail, IncidentPublic
 from twin.context import TwinContext
 from twin.deps import Context
+from twin.routes.alerts import acting
 from twin.schemas import AlertPublic
 
-router = APIRouter(prefix="/api/v1/incidents", tags=["alerts"])
+router = APIRouter(
+    prefix="/api/v1/incidents", tags=["alerts"], dependencies=[Depends(require(Role.VIEWER))]
+)
 
 
 @router.get("")
@@ -38,27 +43,27 @@ async def get_incident(incident_id: str, context: Context) -> IncidentDetail:
 
 @router.post("/{incident_id}/acknowledge")
 async def acknowledge_incident(
-    incident_id: str, body: ActionRequest, context: Context
+    incident_id: str, body: ActionRequest, context: Context, token: ManagerToken
 ) -> IncidentDetail:
     """Acknowledge every open alert of the incident: the link in every notice."""
+    by, note = acting(token, body.by, body.note)
     for alert in await _unresolved(incident_id, context):
         if alert.state is AlertState.OPEN:
             await context.pipeline.alerts.acknowledge(
-                alert.id, by=body.by, now=context.clock(), note=body.note
+                alert.id, by=by, now=context.clock(), note=note
             )
     return await get_incident(incident_id, context)
 
 
 @router.post("/{incident_id}/resolve")
 async def resolve_incident(
-    incident_id: str, body: ActionRequest, context: Context
+    incident_id: str, body: ActionRequest, context: Context, token: ManagerToken
 ) -> IncidentDetail:
     """Resolve every alert of the incident."""
+    by, note = acting(token, body.by, body.note)
     for alert in await _unresolved(incident_id, context):
         try:
-            await context.pipeline.alerts.resolve(
-                alert.id, by=body.by, now=context.clock(), note=body.note
-            )
+            await context.pipeline.alerts.resolve(alert.id, by=by, now=context.clock(), note=note)
         except AlertActionError:
             continue  # resolved meanwhile by the twin itself: the outcome wanted
     return await get_incident(incident_id, context)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from data import Bucket, UnknownChannelError
+from models.access import Role
+from twin.access import require
 from twin.deps import Context, parse_time
 from twin.schemas import ReadingPublic, SeriesPublic, SummaryPublic
 
-router = APIRouter(prefix="/api/v1/channels", tags=["readings"])
+router = APIRouter(
+    prefix="/api/v1/channels", tags=["readings"], dependencies=[Depends(require(Role.VIEWER))]
+)
 
 DEFAULT_RANGE_S = 3600.0
 

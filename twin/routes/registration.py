@@ -15,13 +15,25 @@ from typing import Annotated, Any
 
 import numpy as np
 import trimesh
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
+from models.access import Role
 from models.layout import LayoutError, SensorSpec, parse_layout_text, place_sensors
 from models.mesh import FORMATS, MeshError, load_mesh, repair_mesh, sniff_format
 from models.types import Building, Sensor, Vec3
+from twin.access import require
 from twin.context import TwinContext
 from twin.deps import BuildingDep, Context
 from twin.schemas import (
@@ -59,6 +71,9 @@ def _body_limit(max_bytes: int, advice: str) -> type[APIRoute]:
         return HTTPException(413, f"request body over {max_bytes // 2**20} MiB: {advice}")
 
     class BodyLimitedRoute(APIRoute):
+        # The API's guard (twin.access.Guard) takes this route's limit instead of its own.
+        max_body_bytes = max_bytes
+
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
@@ -86,6 +101,7 @@ def _body_limit(max_bytes: int, advice: str) -> type[APIRoute]:
 _meshes = APIRouter(
     prefix="/api/v1/buildings",
     tags=["buildings"],
+    dependencies=[Depends(require(Role.ADMIN))],
     route_class=_body_limit(
         MAX_MESH_UPLOAD_BYTES, "simplify (decimate) the model or drop its textures, then retry"
     ),
@@ -93,6 +109,7 @@ _meshes = APIRouter(
 _layouts = APIRouter(
     prefix="/api/v1/buildings",
     tags=["buildings"],
+    dependencies=[Depends(require(Role.ADMIN))],
     route_class=_body_limit(MAX_LAYOUT_BYTES, "split the layout into several imports"),
 )
 

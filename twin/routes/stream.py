@@ -6,13 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 
+from models.access import Role
+from twin.access import require
 from twin.deps import Context
 from twin.hub import LiveEvent
 
-router = APIRouter(prefix="/api/v1", tags=["stream"])
+router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=[Depends(require(Role.VIEWER))])
 
 KEEP_ALIVE_S = 15.0  # proxies and phones drop a silent connection; a comment keeps it open
 

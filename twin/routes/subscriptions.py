@@ -5,14 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
+from models.access import Role
 from models.alerting import Subscription
+from twin.access import require
 from twin.alert_schemas import DeliveryPublic, SubscriptionCreate, SubscriptionPublic
 from twin.context import TwinContext
 from twin.deps import Context
 
-router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
+# Who hears what, and what was sent: facility managers' business, reads included.
+router = APIRouter(
+    prefix="/api/v1", tags=["subscriptions"], dependencies=[Depends(require(Role.MANAGER))]
+)
 
 
 @router.get("/subscriptions")

@@ -7,17 +7,21 @@ import html
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
+from models.access import Role
+from twin.access import require
 from twin.deps import BuildingDep, Context, parse_time
 from twin.frames import frame_at, live_frame
 from twin.schemas import AlertPublic, iso
 from viewer.scales import SCALES
 from viewer.state import HEALTH, SensorState, worst_state
 
-router = APIRouter(tags=["viewer"])
+router = APIRouter(tags=["viewer"], dependencies=[Depends(require(Role.VIEWER))])
+# The pages a browser opens: they also take the token once as ?token= (then a cookie).
+BROWSER_PAGE = [Depends(require(Role.VIEWER, browser=True))]
 
 StateName = Literal["ok", "stale", "offline", "warning", "alarm"]
 
@@ -84,7 +88,7 @@ async def building_mesh(building: BuildingDep, context: Context) -> Response:
     return Response(ply, media_type="application/octet-stream")
 
 
-@router.get("/viewer", response_class=RedirectResponse, status_code=307)
+@router.get("/viewer", response_class=RedirectResponse, status_code=307, dependencies=BROWSER_PAGE)
 async def viewer(
     request: Request, context: Context, building: str | None = None
 ) -> RedirectResponse:
@@ -102,7 +106,7 @@ async def viewer(
     return RedirectResponse(urlunsplit((target.scheme, netloc, "/", "", "")), status_code=307)
 
 
-@router.get("/viewer/district", response_class=HTMLResponse)
+@router.get("/viewer/district", response_class=HTMLResponse, dependencies=BROWSER_PAGE)
 async def district(context: Context) -> HTMLResponse:
     """Every registered building with its worst state, on one screen."""
     rows = []
