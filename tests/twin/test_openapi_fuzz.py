@@ -6,7 +6,8 @@ Left out: ``GET /api/v1/stream`` (Server-Sent Events: the answer never ends, so 
 body to check; tests/twin/test_alert_workflow.py reads it) and ``GET /viewer`` (a redirect
 to the trame app, which this twin does not run: it would answer 503 by design; tests/ui
 covers it), and ``GET /readyz`` (no broker here, so it answers 503 by design;
-tests/twin/test_ingest_to_api.py checks both answers). Each operation gets a bounded number of examples, so the whole run stays short.
+tests/twin/test_ingest_to_api.py checks both answers). Each operation gets a bounded
+number of examples, so the whole run stays short.
 """
 
 from __future__ import annotations
