@@ -13,8 +13,9 @@ import math
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -219,9 +220,13 @@ class Simulator:
         interval_s: float | None = None,
         tick_s: float = 0.5,
         max_steps_per_tick: int = 120,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.building = building
         self.endpoint = endpoint
+        # Device id -> broker password: each device then connects as itself, as real ones
+        # must where the broker checks identities; None: one connection speaks for all.
+        self.credentials = credentials
         self.clock = clock
         self.model = SensorModel(scenarios)
         # The simulated clock steps at the shortest reporting interval of any sensor.
@@ -248,7 +253,8 @@ class Simulator:
     async def run(self) -> None:
         while True:
             try:
-                async with self.endpoint.client() as client:
+                async with AsyncExitStack() as stack:
+                    clients = await self._connect(stack)
                     log.info("simulator publishing to %s", self.endpoint.url)
                     while True:
                         times = self.due_times()
@@ -257,7 +263,7 @@ class Simulator:
                                 pack = senml_pack(self.model, sensors, times)
                                 if not pack:
                                     continue
-                                await client.publish(
+                                await clients[device_id].publish(
                                     f"twin/v1/devices/{device_id}/readings",
                                     json.dumps(pack, separators=(",", ":")),
                                     qos=1,
@@ -267,3 +273,17 @@ class Simulator:
             except aiomqtt.MqttError as exc:
                 log.warning("simulator lost the broker (%s); retrying", exc)
                 await asyncio.sleep(1.0)
+
+    async def _connect(self, stack: AsyncExitStack) -> dict[str, aiomqtt.Client]:
+        """A connection per device when each has credentials, else one for all."""
+        if self.credentials is None:
+            shared = await stack.enter_async_context(self.endpoint.client())
+            return dict.fromkeys(self._devices, shared)
+        return {
+            device_id: await stack.enter_async_context(
+                replace(
+                    self.endpoint, username=device_id, password=self.credentials[device_id]
+                ).client(identifier=f"sim-{device_id}")
+            )
+            for device_id in self._devices
+        }

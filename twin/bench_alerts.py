@@ -161,14 +161,23 @@ async def _bench(
                 made.raise_for_status()
                 streaming = asyncio.create_task(listener.stream(api))
                 host, port = _broker(mqtt_url, mqtt_port)
-                tilts = [s for s in building["sensors"] if s["kind"] == "tilt"]
+                # One tilt sensor takes every probe; its incident is resolved after each.
+                sensor = next(s for s in building["sensors"] if s["kind"] == "tilt")
+                written = await asyncio.to_thread((Path(workdir) / CREDENTIALS_FILE).read_text)
+                # The embedded broker knows the device by its password; another broker may not.
+                password = json.loads(written)["devices"].get(sensor["device_id"])
                 results: list[_Probe] = []
-                async with aiomqtt.Client(host, port, identifier="bench-alerts-probe") as mqtt:
+                async with aiomqtt.Client(
+                    host,
+                    port,
+                    username=sensor["device_id"] if password else None,
+                    password=password,
+                    identifier="bench-alerts-probe",
+                ) as mqtt:
                     progress("waiting for the simulated night-time piling to raise alerts...")
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(listener.demo_alert.wait(), settle_s)
                     for n in range(probes):
-                        sensor = tilts[n % len(tilts)]
                         probe = await _probe(api, mqtt, listener, sensor, clock)
                         results.append(probe)
                         if (n + 1) % 10 == 0 or n + 1 == probes:

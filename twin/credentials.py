@@ -1,5 +1,5 @@
-"""The demo's credentials: a fresh admin token each start, written for the people and
-scripts that use the demo (``var/demo-credentials.json``, readable by its owner only)."""
+"""The demo's credentials: a fresh admin token and device passwords each start, written for
+the people and scripts that use the demo (``var/demo-credentials.json``, owner-only)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from data import Store
 from models.access import Role
+from models.types import Building
 from twin.auth import issue_token, revoke_token
+from twin.devices import add_device, rotate_device
 
 DEMO_TOKEN_NAME = "demo-admin"
 CREDENTIALS_FILE = "demo-credentials.json"
@@ -45,11 +49,30 @@ def write_private_json(path: Path, content: dict[str, Any]) -> None:
         raise
 
 
+async def demo_device_passwords(store: Store, building: Building, now: float) -> dict[str, str]:
+    """A fresh broker password for every device of the demo building (registered if new),
+    so the simulator connects as each device, as real devices must."""
+    passwords = {}
+    for device_id in sorted({s.device_id for s in building.sensors}):
+        known = await store.device(device_id)
+        if known is not None and known.active:
+            _, passwords[device_id] = await rotate_device(store, device_id, now)
+        else:
+            _, passwords[device_id] = await add_device(store, device_id, building.id, now)
+    return passwords
+
+
 async def write_demo_credentials(
-    store: Store, folder: Path, *, api_url: str, mqtt_url: str, now: float
+    store: Store,
+    folder: Path,
+    *,
+    api_url: str,
+    mqtt_url: str,
+    now: float,
+    devices: Mapping[str, str] = MappingProxyType({}),
 ) -> tuple[Path, str]:
-    """Issue the demo's admin token and write it with the URLs to ``folder``; returns the
-    file and the token."""
+    """Issue the demo's admin token and write it with the URLs (and the demo devices' broker
+    passwords) to ``folder``; returns the file and the token."""
     token = await demo_admin_token(store, now)
     path = folder / CREDENTIALS_FILE
     content = {
@@ -57,6 +80,7 @@ async def write_demo_credentials(
         "mqtt_url": mqtt_url,
         "admin_token": token,
         "viewer_url": f"{api_url}/viewer?token={token}",
+        "devices": dict(devices),
     }
     await asyncio.to_thread(write_private_json, path, content)
     return path, token

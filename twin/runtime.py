@@ -7,8 +7,9 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -21,6 +22,9 @@ from twin.app import create_app
 from twin.context import TwinContext
 from twin.pipeline import Pipeline
 from twin.settings import StartupError, TwinOptions
+
+if TYPE_CHECKING:
+    from twin.broker import BrokerAccounts
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +58,26 @@ async def run_twin(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with AsyncExitStack() as stack:
+            accounts = None
             if options.mqtt_url is None:
-                from twin.broker import embedded_broker
+                from twin.broker import BrokerAccounts, embedded_broker
+                from twin.broker_config import SERVICE_USER, new_password
 
+                service_password = new_password()
+                accounts = BrokerAccounts(service_password)
                 await stack.enter_async_context(
-                    embedded_broker(options.mqtt_host, options.mqtt_port)
+                    embedded_broker(options.mqtt_host, options.mqtt_port, accounts)
                 )
-                endpoint = MqttEndpoint(options.mqtt_host, options.mqtt_port)
+                endpoint = MqttEndpoint(
+                    options.mqtt_host,
+                    options.mqtt_port,
+                    username=SERVICE_USER,
+                    password=service_password,
+                )
             else:
                 endpoint = MqttEndpoint.from_url(options.mqtt_url)
             store = await stack.enter_async_context(open_store(f"sqlite:///{options.db}"))
-            await _serve(options, endpoint, store, stop, announce)
+            await _serve(options, endpoint, store, stop, announce, accounts)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -88,14 +101,25 @@ def _notice_settings(options: TwinOptions, endpoint: MqttEndpoint, api: str) -> 
     )
 
 
-async def access_lines(options: TwinOptions, store: Store, api: str, mqtt_url: str) -> list[str]:
+async def access_lines(
+    options: TwinOptions,
+    store: Store,
+    api: str,
+    mqtt_url: str,
+    device_passwords: Mapping[str, str],
+) -> list[str]:
     """The demo's admin token (new each start) and where it is written; for `twin serve`,
     how to make a token when there is none."""
     if options.demo_credentials:
         from twin.credentials import write_demo_credentials
 
         path, token = await write_demo_credentials(
-            store, options.db.parent, api_url=api, mqtt_url=mqtt_url, now=time.time()
+            store,
+            options.db.parent,
+            api_url=api,
+            mqtt_url=mqtt_url,
+            now=time.time(),
+            devices=device_passwords,
         )
         return [
             f"Token      {token}   (admin; also in {path}, mode 0600)",
@@ -109,12 +133,23 @@ async def access_lines(options: TwinOptions, store: Store, api: str, mqtt_url: s
     return []
 
 
+async def _follow_devices(store: Store, accounts: BrokerAccounts, every_s: float = 5.0) -> None:
+    """Keep the embedded broker's accounts as `twin devices add/revoke` leave the store."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            accounts.load(await store.devices())
+        except Exception as exc:  # the store may be busy or down: try again later
+            log.warning("could not refresh the broker's device accounts: %s", exc)
+
+
 async def _serve(
     options: TwinOptions,
     endpoint: MqttEndpoint,
     store: Store,
     stop: asyncio.Event,
     announce: Callable[[str], None],
+    accounts: BrokerAccounts | None = None,
 ) -> None:
     from models.nanjing import load_nanjing
 
@@ -127,6 +162,12 @@ async def _serve(
     pipeline = await Pipeline.open(store)
     mesh, building = await asyncio.to_thread(load_nanjing)
     await pipeline.add_building(building)
+    device_passwords: dict[str, str] = {}
+    if accounts is not None:  # the embedded broker: the demo's devices get accounts too
+        from twin.credentials import demo_device_passwords
+
+        device_passwords = await demo_device_passwords(store, building, time.time())
+        accounts.load(await store.devices())
     # An accelerated clock runs behind the wall clock while it catches up; a device stamping
     # wall-clock time is then "ahead" of the twin by up to a day, which is not an error here.
     limits = Limits(max_future_s=2 * 86_400.0) if options.simulate else Limits()
@@ -150,7 +191,7 @@ async def _serve(
         meshes_dir=options.db.parent / "meshes",  # registered buildings' models, beside the db
     )
     api = f"http://{options.host}:{options.port}"
-    access = await access_lines(options, store, api, endpoint.url)
+    access = await access_lines(options, store, api, endpoint.url, device_passwords)
     server = _Server(
         uvicorn.Config(
             create_app(context, cors_origins=options.cors_origins),
@@ -168,6 +209,8 @@ async def _serve(
     slack_s = 2.0 * clock.speed if options.simulate else 0.0
     watchdog = pipeline.watch_clock(lambda: now() - slack_s)
     tasks = [ingest_task, asyncio.create_task(watchdog, name="watchdog")]
+    if accounts is not None:
+        tasks.append(asyncio.create_task(_follow_devices(store, accounts), name="accounts"))
     viewers = AsyncExitStack()
     try:
         try:
@@ -178,7 +221,13 @@ async def _serve(
             ) from None
         if options.simulate:
             scenarios = [SCENARIOS[name](building, clock.start) for name in options.scenarios]
-            simulator = Simulator(building, endpoint, clock, scenarios=scenarios)
+            simulator = Simulator(
+                building,
+                endpoint,
+                clock,
+                scenarios=scenarios,
+                credentials=device_passwords or None,
+            )
             tasks.append(asyncio.create_task(simulator.run(), name="simulator"))
         # Notices run before the API serves, so no subscription made through it is missed.
         await viewers.enter_async_context(
@@ -201,7 +250,10 @@ async def _serve(
         for line in access:
             announce(line)
         announce(f"Snapshot   {api}/api/v1/buildings/{building.id}/snapshot.png?metric=laeq")
-        announce(f"MQTT       {endpoint.url}   (publish to twin/v1/devices/<device>/readings)")
+        announce(
+            f"MQTT       {endpoint.url}   (publish to twin/v1/devices/<device>/readings"
+            + (", as the device: passwords in the credentials file)" if accounts else ")")
+        )
         announce(f"Alerts     {api}/api/v1/incidents   (live: {api}/api/v1/stream)")
         if options.simulate:
             announce(

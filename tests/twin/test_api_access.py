@@ -225,6 +225,7 @@ async def test_each_demo_start_has_a_new_admin_token_the_old_one_revoked(tmp_pat
         assert written == args | {
             "admin_token": second,
             "viewer_url": f"http://127.0.0.1:8000/viewer?token={second}",
+            "devices": {},
         }
         with pytest.raises(AccessDenied, match="revoked"):
             await verify(store, first)
@@ -301,10 +302,12 @@ async def test_serve_says_how_to_make_a_token_until_there_is_one(tmp_path: Path)
 
     options = TwinOptions(db=tmp_path / "twin.db", simulate=False, demo_credentials=False)
     async with open_store(f"sqlite:///{options.db}") as store:
-        (line,) = await access_lines(options, store, "http://127.0.0.1:8000", "mqtt://x:1883")
+        (line,) = await access_lines(options, store, "http://127.0.0.1:8000", "mqtt://x:1883", {})
         assert f"`twin tokens add NAME --role admin --db {options.db}`" in line
         await issue_token(store, "li.wei", Role.ADMIN, time.time())
-        assert await access_lines(options, store, "http://127.0.0.1:8000", "mqtt://x:1883") == []
+        assert (
+            await access_lines(options, store, "http://127.0.0.1:8000", "mqtt://x:1883", {}) == []
+        )
     assert not (tmp_path / "demo-credentials.json").exists()  # serve writes none
 
 

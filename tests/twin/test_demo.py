@@ -161,6 +161,11 @@ def test_a_mosquitto_pub_reading_shows_up_within_two_seconds(demo: Demo) -> None
             str(demo.mqtt_port),
             "-q",
             "1",
+            # The demo's broker knows each device by its own password, as Mosquitto would.
+            "-u",
+            sensor["device_id"],
+            "-P",
+            json.loads(demo.credentials.read_text())["devices"][sensor["device_id"]],
             "-t",
             f"twin/v1/devices/{sensor['device_id']}/readings",
             "-m",
