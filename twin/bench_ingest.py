@@ -4,8 +4,10 @@ Phases, each announced: raw binary COPY of the same rows (median of 3), the raw 
 (a plain paho subscriber draining single-record and 100-record messages, no database), then
 `twin ingest` as a subprocess fed by separate publisher processes (QoS 1): batched SenML and
 single-record end to end (published to committed), and publish-to-commit latency at half
-the batched rate. The ingest process's RSS is sampled throughout. Figures are single runs
-on a shared machine: read them as orders of magnitude and ratios.
+the batched rate. The ingest process's RSS is sampled throughout. Last, the CPU time per
+reading of a fresh ingest process with detection and of one without (`twin ingest
+--no-detect`), both offered the same fixed rate. Figures are single runs on a shared
+machine: read them as orders of magnitude and ratios.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,8 @@ import psycopg
 
 from data import open_store
 from models.types import Building, Channel, Sensor, SensorKind
-from twin.bench_ingest_workers import PublishPlan, PublishResult, drain, publish
+from sensors.mqtt import MqttEndpoint
+from twin.bench_ingest_workers import PublishPlan, PublishResult, drain, forget_session, publish
 from twin.localservices import Mosquitto, Postgres
 
 DEVICES = 10
@@ -42,6 +45,15 @@ LATENCY_POLL_S = 0.01
 # Readings published but not yet committed before publishers pause: keeps ingest saturated
 # (its in-flight window is 1000 messages) without a backlog that outlives the phase.
 BACKLOG_MAX = 300_000
+# The CPU comparison offers this share of the batched rate: both ingest variants must keep up
+# with it on a shared 2-core machine where publishers, broker and database compete for CPU.
+DETECT_CPU_LOAD = 0.5
+TARGET_READINGS_PER_S = 200_000  # issue 4's ingest target
+# Each CPU run measures steady flow only: not its first seconds, where fresh detectors fill
+# their windows (30 readings per channel for spikes) and first batches pay one-off costs,
+# nor its last, where publishing stops.
+WARMUP_S = 3.0
+TAIL_S = 0.5
 Progress = Callable[[str], None]
 
 
@@ -80,29 +92,34 @@ def bench_ingest(
                             progress)  # fmt: skip
         plan = PublishPlan(port, f"bench{run}/raw", (), METRICS, True, duration_s)
         result |= _raw_broker(plan, devices, progress)
-        ingest = stack.enter_context(_ingest_process(database_url, mqtt_url, workdir, run))
-        rss = stack.enter_context(_rss_sampler(ingest.pid))
         plan = replace(plan, topic_prefix="twin/v1/devices")
-        hour = int(time.time() // 3600) * 3600
-        for i, batched in enumerate((True, False)):
-            name = "batched" if batched else "single"
-            progress(f"phase: twin ingest, {name} messages, {duration_s:g} s")
-            base = hour - 3600 * (24 + 6 * i) + 60.0  # its own hour, a day or more back
-            rate = _end_to_end(
-                replace(plan, batched=batched, base_time=base), devices, database_url, keys,
-                progress,
-            )  # fmt: skip
-            result[f"{name}_readings_per_s"] = rate
-        half = result["batched_readings_per_s"] / 2
-        progress(f"phase: latency at half the batched rate, {half:,.0f} readings/s")
-        result |= _latency(plan, devices, database_url, keys, half, progress)
-        result["peak_rss_mb"] = _status_kb(ingest.pid, "VmHWM") / 1024
+        setup = (database_url, mqtt_url, workdir)  # of every ingest process
+        with (
+            _ingest_process(*setup, f"bench-ingest-{run}") as ingest,
+            _rss_sampler(ingest.pid) as rss,
+        ):
+            hour = int(time.time() // 3600) * 3600
+            for i, batched in enumerate((True, False)):
+                name = "batched" if batched else "single"
+                progress(f"phase: twin ingest, {name} messages, {duration_s:g} s")
+                base = hour - 3600 * (24 + 6 * i) + 60.0  # its own hour, a day or more back
+                rate = _end_to_end(
+                    replace(plan, batched=batched, base_time=base), devices, database_url, keys,
+                    progress,
+                )  # fmt: skip
+                result[f"{name}_readings_per_s"] = rate
+            half = result["batched_readings_per_s"] / 2
+            progress(f"phase: latency at half the batched rate, {half:,.0f} readings/s")
+            result |= _latency(plan, devices, database_url, keys, half, progress)
+            result["peak_rss_mb"] = _status_kb(ingest.pid, "VmHWM") / 1024
         samples = [mb for _, mb in rss]
         result |= {
             "rss_start_mb": samples[0],
             "rss_end_mb": samples[-1],
             "rss_max_mb": max(samples),
         }
+        load = result["batched_readings_per_s"] * DETECT_CPU_LOAD
+        result |= _detect_cpu(setup, f"bench-ingest-{run}", plan, devices, keys, load, progress)
     result["single_vs_raw_broker"] = (
         result["single_readings_per_s"] / result["raw_broker_msgs_per_s"]
     )
@@ -144,6 +161,26 @@ def report(result: dict[str, float]) -> list[str]:
             "ingest RSS",
             f"peak {r['peak_rss_mb']:.0f} MB",
             f"{r['rss_start_mb']:.0f} MB at start, {r['rss_end_mb']:.0f} MB at end",
+        ),
+        (
+            "ingest CPU per reading, with detection",
+            f"{r['ingest_cpu_us_per_reading_with_detection']:.1f} us",
+            f"fresh process, {r['detect_cpu_rate_readings_per_s']:,.0f} readings/s offered",
+        ),
+        (
+            "ingest CPU per reading, no detection",
+            f"{r['ingest_cpu_us_per_reading_without_detection']:.1f} us",
+            "`twin ingest --no-detect`, same load",
+        ),
+        (
+            "CPU detection adds to ingest",
+            f"{r['detect_cpu_share']:+.0%}",
+            "issue 4 target: at most +30%",
+        ),
+        (
+            f"detection at {r['target_readings_per_s']:,.0f} readings/s",
+            f"{r['detect_cpu_s_per_s_at_target']:.1f} CPU-s/s",
+            "its per-reading cost here times the target rate",
         ),
     ]
     width = max(len(a) for a, _, _ in rows)
@@ -451,15 +488,91 @@ def _latency(
     }
 
 
+def _detect_cpu(
+    setup: tuple[str, str, Path],
+    client_id: str,
+    plan: PublishPlan,
+    devices: tuple[str, ...],
+    keys: dict[str, int],
+    readings_per_s: float,
+    progress: Progress,
+) -> dict[str, float]:
+    """Ingest CPU per reading committed with detection and without, each in a fresh process
+    offered the same rate; live reading times, so detectors see time move forward."""
+    us: dict[bool, float] = {}
+    for detect in (True, False):
+        name = "with" if detect else "without"
+        progress(f"phase: ingest CPU {name} detection, {readings_per_s:,.0f} readings/s, "
+                 f"{plan.duration_s:g} s")  # fmt: skip
+        with (
+            _ingest_process(*setup, f"{client_id}-{name}-detection", detect=detect) as ingest,
+            psycopg.connect(setup[0], autocommit=True) as conn,
+        ):
+            committed = _committed_query(conn, keys, time.time())
+            us[detect] = _cpu_us_per_reading(
+                ingest.pid, plan, devices, committed, readings_per_s, progress
+            )
+    per_reading_detect_us = us[True] - us[False]
+    return {
+        "ingest_cpu_us_per_reading_with_detection": us[True],
+        "ingest_cpu_us_per_reading_without_detection": us[False],
+        "detect_cpu_share": per_reading_detect_us / us[False],
+        "detect_cpu_rate_readings_per_s": readings_per_s,
+        "target_readings_per_s": TARGET_READINGS_PER_S,
+        "detect_cpu_s_per_s_at_target": TARGET_READINGS_PER_S * per_reading_detect_us / 1e6,
+    }
+
+
+def _cpu_us_per_reading(
+    pid: int,
+    plan: PublishPlan,
+    devices: tuple[str, ...],
+    committed: Callable[[], int],
+    readings_per_s: float,
+    progress: Progress,
+) -> float:
+    """Publish batched messages at a fixed rate; CPU microseconds ``pid`` spent per reading
+    committed over ``plan.duration_s`` of steady flow, after a warm-up and before the end."""
+    warmup_s = min(WARMUP_S, plan.duration_s)
+    publishing = replace(plan, batched=True, base_time=None,
+                         duration_s=warmup_s + plan.duration_s + TAIL_S)  # fmt: skip
+    before = committed()
+    with _publishers(_plans(publishing, devices, readings_per_s / len(METRICS))) as pubs:
+        pubs.go.set()
+        time.sleep(warmup_s)
+        cpu_start, done_start = _cpu_s(pid), committed()
+        _report_while(lambda: committed() - done_start, plan.duration_s, "readings committed",
+                      progress)  # fmt: skip
+        cpu_s, done = _cpu_s(pid) - cpu_start, committed() - done_start
+    published = sum(r.readings for r in pubs.results)
+    deadline = time.monotonic() + 30 + 4 * plan.duration_s
+    while committed() - before < published and time.monotonic() < deadline:
+        time.sleep(0.05)  # untimed: the process stops with nothing left in flight
+    if done == 0:
+        raise RuntimeError(f"no reading was committed in {plan.duration_s:g} s")
+    us = cpu_s / done * 1e6
+    progress(f"  {done / plan.duration_s:,.0f} readings/s committed: {cpu_s:.2f} CPU s for "
+             f"{done:,} readings, {us:.1f} us/reading")  # fmt: skip
+    return us
+
+
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 @contextmanager
 def _ingest_process(
-    database_url: str, mqtt_url: str, workdir: Path, run: str
+    database_url: str, mqtt_url: str, workdir: Path, client_id: str, *, detect: bool = True
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`twin ingest` as its own process, stopped by SIGTERM (then SIGKILL) on exit."""
-    log = workdir / "ingest.log"
+    """`twin ingest` as its own process, stopped by SIGTERM (then SIGKILL) on exit; its
+    broker session ends with it, so later phases do not queue messages for it."""
+    log = workdir / f"{client_id}.log"
     args = [sys.executable, "-m", "twin", "ingest", "--database-url", database_url,
-            "--mqtt-url", mqtt_url, "--client-id", f"bench-ingest-{run}",
-            "--spool-dir", str(workdir / "spool")]  # fmt: skip
+            "--mqtt-url", mqtt_url, "--client-id", client_id,
+            "--spool-dir", str(workdir / "spool" / client_id),
+            *(() if detect else ("--no-detect",))]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=out,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
@@ -478,6 +591,8 @@ def _ingest_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        with suppress(OSError):  # the broker is gone, and the session with it
+            forget_session(MqttEndpoint.from_url(mqtt_url).port, client_id)
 
 
 def _status_kb(pid: int, field: str) -> float:

@@ -163,3 +163,14 @@ def drain(port: int, topic_filter: str, ready: Event, counts: Any, last_at: Any)
         if counts.value != received:
             counts.value = received
             last_at.value = time.time()
+
+
+def forget_session(port: int, client_id: str) -> None:
+    """End a stopped subscriber's persistent session (a clean start, then a disconnect with
+    no session expiry), so the broker stops queueing every later message for it."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    client.connect("127.0.0.1", port, clean_start=True)
+    deadline = time.monotonic() + 10
+    while not client.is_connected() and time.monotonic() < deadline:
+        client.loop(timeout=0.1)
+    client.disconnect()

@@ -33,10 +33,11 @@ async def run_ingest(
     spool_max_bytes: int,
     smtp_url: str | None = None,
     public_url: str = "http://127.0.0.1:8000",
+    detect: bool = True,
     announce: Callable[[str], None] = print,
 ) -> None:
     """Consume readings into the store, judge them and send the notices they call for,
-    until SIGINT/SIGTERM."""
+    until SIGINT/SIGTERM. ``detect=False`` only stores them (for `twin bench ingest`)."""
     endpoint = MqttEndpoint.from_url(mqtt_url)
     try:
         smtp = smtp_from_url(smtp_url) if smtp_url else None
@@ -62,6 +63,8 @@ async def run_ingest(
             client_id=client_id,
             share_group=share_group,
         )
+        if not detect:
+            ingest.after_store = None  # no detectors, hence no alerts from readings
         context = TwinContext(
             store=store,
             pipeline=pipeline,
@@ -88,6 +91,7 @@ async def run_ingest(
                 f"Ingesting from {endpoint.url} as {client_id}"
                 + (f" (shared group {share_group})" if share_group else "")
                 + f", {len(pipeline.registry())} channels, spool {spool_dir}"
+                + ("" if detect else ", detection off")
             )
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([stopping, task], return_when=asyncio.FIRST_COMPLETED)
