@@ -11,12 +11,10 @@ import aiosmtplib
 
 from alerts.notice import Notice
 from alerts.notifiers import (
-    Backoff,
     Clock,
     Outcome,
     RecordDelivery,
-    check_attempts,
-    deliver_with_retries,
+    Retrier,
 )
 from models.alerting import ChannelType, Subscription
 
@@ -97,24 +95,20 @@ class EmailNotifier:
         clock: Clock = time.time,
     ) -> None:
         self.settings = settings
-        self.record = record
-        self.max_attempts = check_attempts(max_attempts)
-        self.backoff = Backoff(first_backoff_s, max_backoff_s)
-        self.clock = clock
+        self.retrier = Retrier(
+            self.channel,
+            record,
+            max_attempts=max_attempts,
+            first_backoff_s=first_backoff_s,
+            max_backoff_s=max_backoff_s,
+            clock=clock,
+        )
 
     async def deliver(self, notice: Notice, contact: str, subscription: Subscription) -> bool:
         """Mail ``notice`` to ``contact``; retries connection failures and 4xx replies."""
         message = compose(notice, self.settings.sender, contact)
-        return await deliver_with_retries(
-            lambda: self._send(message, contact),
-            notice=notice,
-            contact=contact,
-            subscription=subscription,
-            channel=self.channel,
-            record=self.record,
-            max_attempts=self.max_attempts,
-            backoff=self.backoff,
-            clock=self.clock,
+        return await self.retrier.run(
+            lambda: self._send(message, contact), notice, contact, subscription
         )
 
     async def _send(self, message: EmailMessage, recipient: str) -> Outcome:

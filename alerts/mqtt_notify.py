@@ -13,12 +13,10 @@ import aiomqtt
 
 from alerts.notice import Notice
 from alerts.notifiers import (
-    Backoff,
     Clock,
     Outcome,
     RecordDelivery,
-    check_attempts,
-    deliver_with_retries,
+    Retrier,
 )
 from models.alerting import ChannelType, Subscription
 
@@ -53,14 +51,18 @@ class MqttNotifier:
     ) -> None:
         self.host = host
         self.port = port
-        self.record = record
         self.username = username
         self._password = password
         self.client_id = client_id  # the broker drops an older connection with the same id
-        self.max_attempts = check_attempts(max_attempts)
-        self.backoff = Backoff(first_backoff_s, max_backoff_s)
+        self.retrier = Retrier(
+            self.channel,
+            record,
+            max_attempts=max_attempts,
+            first_backoff_s=first_backoff_s,
+            max_backoff_s=max_backoff_s,
+            clock=clock,
+        )
         self.timeout_s = timeout_s
-        self.clock = clock
         self._client: aiomqtt.Client | None = None
         self._connecting = asyncio.Lock()
         self._open = False
@@ -87,16 +89,8 @@ class MqttNotifier:
             raise RuntimeError("use the notifier inside `async with MqttNotifier(...)`")
         topic = contact or default_topic(notice.building_id)
         payload = json.dumps(notice.body)
-        return await deliver_with_retries(
-            lambda: self._publish(topic, payload),
-            notice=notice,
-            contact=contact,
-            subscription=subscription,
-            channel=self.channel,
-            record=self.record,
-            max_attempts=self.max_attempts,
-            backoff=self.backoff,
-            clock=self.clock,
+        return await self.retrier.run(
+            lambda: self._publish(topic, payload), notice, contact, subscription
         )
 
     async def _publish(self, topic: str, payload: str) -> Outcome:

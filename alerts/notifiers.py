@@ -118,3 +118,43 @@ def check_attempts(max_attempts: int) -> int:
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     return max_attempts
+
+
+class Retrier:
+    """A channel's retry policy and audit trail, shared by its notices."""
+
+    def __init__(
+        self,
+        channel: ChannelType,
+        record: RecordDelivery,
+        *,
+        max_attempts: int,
+        first_backoff_s: float,
+        max_backoff_s: float,
+        clock: Clock,
+    ) -> None:
+        self.channel = channel
+        self.record = record
+        self.max_attempts = check_attempts(max_attempts)
+        self.backoff = Backoff(first_backoff_s, max_backoff_s)
+        self.clock = clock
+
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[Outcome]],
+        notice: Notice,
+        contact: str,
+        subscription: Subscription,
+    ) -> bool:
+        """``deliver_with_retries`` under this policy."""
+        return await deliver_with_retries(
+            attempt,
+            notice=notice,
+            contact=contact,
+            subscription=subscription,
+            channel=self.channel,
+            record=self.record,
+            max_attempts=self.max_attempts,
+            backoff=self.backoff,
+            clock=self.clock,
+        )

@@ -17,12 +17,10 @@ import httpx
 
 from alerts.notice import Notice
 from alerts.notifiers import (
-    Backoff,
     Clock,
     Outcome,
     RecordDelivery,
-    check_attempts,
-    deliver_with_retries,
+    Retrier,
 )
 from models.alerting import ChannelType, Subscription
 
@@ -83,9 +81,14 @@ class WebhookNotifier:
         clock: Clock = time.time,
     ) -> None:
         self.client = client
-        self.record = record
-        self.max_attempts = check_attempts(max_attempts)
-        self.backoff = Backoff(first_backoff_s, max_backoff_s)
+        self.retrier = Retrier(
+            self.channel,
+            record,
+            max_attempts=max_attempts,
+            first_backoff_s=first_backoff_s,
+            max_backoff_s=max_backoff_s,
+            clock=clock,
+        )
         self.timeout_s = timeout_s
         self.clock = clock
 
@@ -105,17 +108,7 @@ class WebhookNotifier:
             }
             return await self._post(contact, body, headers)
 
-        return await deliver_with_retries(
-            attempt,
-            notice=notice,
-            contact=contact,
-            subscription=subscription,
-            channel=self.channel,
-            record=self.record,
-            max_attempts=self.max_attempts,
-            backoff=self.backoff,
-            clock=self.clock,
-        )
+        return await self.retrier.run(attempt, notice, contact, subscription)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         try:
