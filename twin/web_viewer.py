@@ -19,6 +19,7 @@ from twin.frames import live_frame, load_replay
 if TYPE_CHECKING:
     import trimesh
 
+    from alerts.manager import AlertChange
     from twin.context import TwinContext
     from viewer.replay import Replay
     from viewer.state import Frame
@@ -68,8 +69,15 @@ async def web_viewer(context: TwinContext, host: str, port: int = 0) -> AsyncIte
     viewer = WebViewer(StoreViewerSource(context), gate=gate)
     await viewer.start(host, port)
     context.viewer = viewer
+
+    def pushed(change: AlertChange) -> None:
+        viewer.refresh_soon()  # alert changes are pushed, readings polled every refresh_s
+
+    listeners = context.pipeline.alerts.listeners
+    listeners.append(pushed)
     try:
         yield viewer
     finally:
+        listeners.remove(pushed)
         context.viewer = None
         await viewer.stop()

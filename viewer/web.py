@@ -307,6 +307,11 @@ class WebViewer:
             self.state.alerts = [_alert_row(a) for a in frame.alerts]
             self.state.coloured_sensors = len(frame.colour_values())
 
+    def refresh_soon(self) -> None:
+        """Refresh at the next tick rather than at the next ``refresh_s``: an alert opened or
+        acknowledged shows on the wall within half a second."""
+        self._last_refresh = float("-inf")
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(_TICK_S)
