@@ -56,6 +56,27 @@ class HampelDetector(BaseDetector):
         mad = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
         return self.n_sigmas * max(MAD_TO_SIGMA * mad, self.min_scale)
 
+    def _within_bound(self, deviation: float, med: float) -> bool:
+        """Whether ``deviation`` is surely within the limit, judged from a lower bound on the
+        MAD that costs two deviations instead of sorting all of them (the exact MAD is then
+        needed only near or beyond the limit, so findings are unchanged).
+
+        From index ``half`` on, the sorted window's deviations from the median rise; before
+        it they rise going left: two sorted runs. At most ``k`` deviations lie below the
+        smaller of the ``i``-th of the left run and the ``(k - i)``-th of the right (0-based),
+        so the ``k``-th smallest deviation, which the MAD is at least, is at least that.
+        Float products and ``max`` are monotone, so the limit from the bound is at most the
+        limit from the MAD.
+        """
+        ordered = self._sorted
+        n = len(ordered)
+        if n < 2:
+            return False
+        half, k = n // 2, (n - 1) // 2
+        i = k // 2
+        bound = min(abs(ordered[half - 1 - i] - med), abs(ordered[half + k - i] - med))
+        return deviation <= self.n_sigmas * max(MAD_TO_SIGMA * bound, self.min_scale)
+
     def update(self, t: float, x: float) -> Finding | None:
         found = None
         pending = self._pending
@@ -77,11 +98,16 @@ class HampelDetector(BaseDetector):
                 self._push(px)
         window, ordered, n = self._window, self._sorted, self.window
         if len(window) == n:
-            med = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
-            # The MAD only matters beyond the floor; most readings never need it.
-            if abs(x - med) > self.n_sigmas * self.min_scale:
+            half = n // 2
+            med = ordered[half] if n % 2 else 0.5 * (ordered[half - 1] + ordered[half])
+            deviation = abs(x - med)
+            # The MAD only matters beyond the floor; most readings never need it. Nor do they
+            # need it exactly: see ``_within_bound``.
+            if deviation > self.n_sigmas * self.min_scale and not self._within_bound(
+                deviation, med
+            ):
                 limit = self._limit(med)
-                if abs(x - med) > limit:
+                if deviation > limit:
                     # Keep the outlier out of the window so it cannot mask the next one.
                     self._pending = (t, x, med, limit)
                     return found

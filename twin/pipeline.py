@@ -6,7 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from alerts.catalogue import detectors_for
 from alerts.detectors import Detector, Watchdog
@@ -32,6 +33,18 @@ from twin.waveforms import derive_readings, derived_channels
 
 log = logging.getLogger(__name__)
 
+_reading_time = attrgetter("time")
+
+
+class _Route(NamedTuple):
+    """What a reading of one channel goes to: detectors using it as a covariate, its own
+    detectors, and the building and sensor their alerts belong to."""
+
+    consumers: tuple[Detector, ...]
+    detectors: tuple[Detector, ...]
+    building_id: str
+    sensor_id: str
+
 
 class Pipeline:
     """Holds the channel registry and each channel's detectors for the registered buildings."""
@@ -45,6 +58,8 @@ class Pipeline:
         self._detectors: dict[str, list[Detector]] = {}
         self._consumers: dict[str, list[Detector]] = {}  # covariate channel -> detectors using it
         self._watchdogs: list[tuple[str, str, Watchdog]] = []  # (building, sensor, detector)
+        # Everything ``detect`` needs of a channel, found with one lookup per reading.
+        self._routes: dict[str, _Route] = {}
         self._reading_clock = float("-inf")  # time of the newest reading judged
         self._buildings: dict[str, Building] = {}
         self._vibration: dict[str, RegisteredVibrationSensor] = {}
@@ -125,6 +140,14 @@ class Pipeline:
                 if isinstance(detector, Watchdog):
                     _, sensor_id = self._owner[detector.channel_id]
                     self._watchdogs.append((building.id, sensor_id, detector))
+        self._routes = {
+            cid: _Route(
+                tuple(self._consumers.get(cid, ())),
+                tuple(self._detectors.get(cid, ())),
+                *(self._owner[cid] if cid in self._detectors else ("", "")),
+            )
+            for cid in self._consumers.keys() | self._detectors.keys()
+        }
 
     def registry(self) -> Mapping[str, RegisteredChannel]:
         return self._registry
@@ -178,26 +201,38 @@ class Pipeline:
 
     async def detect(self, batch: Sequence[Reading]) -> None:
         """Run stored readings through their channels' detectors and the alert manager."""
-        # At equal times covariates go first, as ``Detector.scan`` assumes.
-        consumers = self._consumers
+        routes = self._routes
         is_open = self.alerts.is_open
-        ordered = sorted(batch, key=lambda r: (r.time, r.channel_id not in consumers))
+        observe = self.alerts.observe
+        ordered = self._in_time_order(batch)
         if ordered:
             self._reading_clock = max(self._reading_clock, ordered[-1].time)
         for reading in ordered:
-            for consumer in consumers.get(reading.channel_id, ()):
-                consumer.feed(reading.channel_id, reading.time, reading.value)
-            detectors = self._detectors.get(reading.channel_id)
-            if not detectors:
+            route = routes.get(reading.channel_id)
+            if route is None:
                 continue
-            building_id, sensor_id = self._owner[reading.channel_id]
-            for detector in detectors:
-                finding = detector.update(reading.time, reading.value)
-                if finding is None and not is_open(sensor_id, detector.rule_id):
+            t, x = reading.time, reading.value
+            for consumer in route.consumers:
+                consumer.feed(reading.channel_id, t, x)
+            for detector in route.detectors:
+                finding = detector.update(t, x)
+                if finding is None and not is_open(route.sensor_id, detector.rule_id):
                     continue  # nothing to open, update or resolve: skip the await
-                await self.alerts.observe(
-                    building_id, sensor_id, detector.rule_id, reading.time, finding
-                )
+                await observe(route.building_id, route.sensor_id, detector.rule_id, t, finding)
+
+    def _in_time_order(self, batch: Sequence[Reading]) -> list[Reading]:
+        """The batch by time, covariates first at equal times (as ``Detector.scan`` assumes).
+
+        A stable sort by time alone, of the covariates followed by the rest: no key tuple per
+        reading, and no partition at all where no detector has covariates.
+        """
+        consumers = self._consumers
+        if consumers:
+            covariates = [r for r in batch if r.channel_id in consumers]
+            if covariates:
+                rest = [r for r in batch if r.channel_id not in consumers]
+                return sorted(covariates + rest, key=_reading_time)
+        return sorted(batch, key=_reading_time)
 
     async def watch_clock(self, now: Callable[[], float], every_s: float = 1.0) -> None:
         """Tick forever, so devices that stop reporting are noticed without a reading, and

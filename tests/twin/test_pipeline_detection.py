@@ -58,3 +58,32 @@ async def test_condensation_uses_the_temperature_of_the_same_batch(tmp_path: Pat
         await pipeline.tick(T0 + 86_400)
         silent = [a for a in saved if a.rule_id == "silent"]
         assert [a.sensor_id for a in silent] == ["th-in"] and "silent" in silent[0].message
+
+
+async def test_a_building_watched_later_is_judged_and_batches_are_put_in_time_order(
+    tmp_path: Path,
+) -> None:
+    saved: list[Alert] = []
+
+    async def save(alert: Alert, events: object, incident: object) -> None:
+        saved.append(alert)
+
+    async with open_store(f"sqlite:///{tmp_path / 'twin.db'}") as store:
+        from twin.pipeline import Pipeline
+
+        pipeline = Pipeline(store, load_rules(), AlertManager(save=save))
+        await pipeline.add_building(building())
+        await pipeline.detect([Reading("th-in/t", T0, 20.0)])
+        later = Building(
+            id="c", name="C", address="", structure_type="brick", noise_zone=2,
+            bounds=((0, 0, 0), (10, 10, 20)), model="m", sensors=(climate("c-in", "interior"),),
+        )  # fmt: skip
+        await pipeline.add_building(later)
+        # Listed after a temperature but older than it, the humid reading is judged first,
+        # with no temperature to find a dew point from: nothing yet.
+        await pipeline.detect([Reading("c-in/t", T0 + 600, 20.0), Reading("c-in/rh", T0, 93.0)])
+        assert saved == []
+        await pipeline.detect([Reading("c-in/rh", T0 + 900, 93.0)])
+        assert [(a.building_id, a.sensor_id, a.rule_id) for a in saved] == [
+            ("c", "c-in", "condensation")
+        ]
