@@ -62,6 +62,7 @@ class Pipeline:
         self._routes: dict[str, _Route] = {}
         self._reading_clock = float("-inf")  # time of the newest reading judged
         self._buildings: dict[str, Building] = {}
+        self._sensors: dict[tuple[str, str], Sensor] = {}  # (building, sensor id) -> sensor
         self._vibration: dict[str, RegisteredVibrationSensor] = {}
 
     @classmethod
@@ -92,8 +93,7 @@ class Pipeline:
         return sensor.zone if sensor else ""
 
     def sensor(self, building_id: str, sensor_id: str) -> Sensor | None:
-        building = self._buildings.get(building_id)
-        return next((s for s in building.sensors if s.id == sensor_id), None) if building else None
+        return self._sensors.get((building_id, sensor_id))
 
     def ingest(self, endpoint: MqttEndpoint, **options: Any) -> Ingest:
         """An ingest consumer that stores and judges through this pipeline."""
@@ -124,6 +124,7 @@ class Pipeline:
                 self._owner[ch.id] = (building.id, sensor.id)
         self._buildings[building.id] = building
         for sensor in building.sensors:
+            self._sensors[(building.id, sensor.id)] = sensor
             if sensor.kind is SensorKind.VIBRATION:
                 self._vibration[sensor.id] = RegisteredVibrationSensor(sensor.device_id)
         # Channels already watched keep their detectors and what those have learned.

@@ -74,7 +74,7 @@ async def _incident(incident_id: str, context: TwinContext) -> tuple[Incident, l
         incident_id
     )
     if incident is None:
-        raise HTTPException(404, f"no incident {incident_id!r}; GET /api/v1/incidents lists them")
+        raise _missing(incident_id)
     stored = await context.store.alerts(incident_id=incident_id, limit=5000)
     manager = context.pipeline.alerts
     alerts = [manager.find(a.id) or a for a in stored]
@@ -83,5 +83,14 @@ async def _incident(incident_id: str, context: TwinContext) -> tuple[Incident, l
 
 
 async def _unresolved(incident_id: str, context: TwinContext) -> list[Alert]:
-    await _incident(incident_id, context)  # 404 when there is none
+    """The incident's alerts the manager holds unresolved; 404 when there is no incident."""
+    manager = context.pipeline.alerts
+    if manager.incidents.get(incident_id) is None and (
+        await context.store.incident(incident_id) is None
+    ):
+        raise _missing(incident_id)
     return [a for a in context.pipeline.alerts.open_alerts() if a.incident_id == incident_id]
+
+
+def _missing(incident_id: str) -> HTTPException:
+    return HTTPException(404, f"no incident {incident_id!r}; GET /api/v1/incidents lists them")
