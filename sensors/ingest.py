@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ READINGS_TOPIC_FILTER = "twin/v1/devices/+/readings"
 WAVEFORM_TOPIC_FILTER = "twin/v1/devices/+/waveform"
 DEAD_LETTER_PAYLOAD_BYTES = 1024
 MAX_DEAD_LETTERS_PER_MESSAGE = 20
+# Batches taken but not yet finished: one being stored while the next waits its turn.
+PIPELINE_DEPTH = 2
 
 # Returns every reading it stored: the batch's and those derived from its waveform blocks.
 StoreBatch = Callable[
@@ -126,6 +129,7 @@ class Ingest:
         self.store_up = True
         self.back_pressure = False
         self._write_lock = asyncio.Lock()
+        self._after_store_lock = asyncio.Lock()
 
     @property
     def connected(self) -> asyncio.Event:
@@ -135,6 +139,10 @@ class Ingest:
         """Consume until cancelled; the broker redelivers whatever was not acknowledged."""
         async with self.subscriber as subscriber:
             replay = asyncio.create_task(self._replay_forever(), name="spool-replay")
+            # The next batch is judged while earlier ones are being made durable (the
+            # database works on another core meanwhile). Batches are still stored,
+            # acknowledged and passed on strictly in the order they were taken.
+            finishing: deque[asyncio.Task[None]] = deque()
             try:
                 while True:
                     batch = _Batch()
@@ -146,11 +154,24 @@ class Ingest:
                         if delivery is None:
                             break
                         self._take_safely(batch, delivery)
-                    await self._make_durable(batch)
-                    for delivery in batch.deliveries:
-                        subscriber.ack(delivery)
+                    while len(finishing) >= PIPELINE_DEPTH or (finishing and finishing[0].done()):
+                        await finishing.popleft()  # raises what the batch raised
+                    finishing.append(asyncio.create_task(self._finish(batch)))
             finally:
                 replay.cancel()
+                for task in finishing:
+                    task.cancel()
+                await asyncio.gather(*finishing, return_exceptions=True)
+
+    async def _finish(self, batch: _Batch) -> None:
+        stored = await self._make_durable(batch)
+        # No await between the write lock's release and here: acknowledgements keep the
+        # order of the messages, as MQTT requires.
+        for delivery in batch.deliveries:
+            self.subscriber.ack(delivery)
+        if stored:
+            async with self._after_store_lock:  # FIFO: batches are judged in order
+                await self._after_store(stored)
 
     def _take_safely(self, batch: _Batch, delivery: Delivery) -> None:
         """Judge one message; a bug of ours dead-letters it rather than stopping ingest (the
@@ -232,10 +253,11 @@ class Ingest:
         self.counters.rejected[reason] = self.counters.rejected.get(reason, 0) + 1
         batch.dead_letters.append(_dead_letter(now, delivery, device_id, reason, detail))
 
-    async def _make_durable(self, batch: _Batch) -> None:
-        """Commit the batch, or spool it; wait (not acknowledging) while the spool is full."""
+    async def _make_durable(self, batch: _Batch) -> list[Reading] | None:
+        """Commit the batch, or spool it; wait (not acknowledging) while the spool is full.
+        Returns what was stored, or None if the batch went to the spool."""
         if not (batch.readings or batch.dead_letters or batch.waveforms):
-            return
+            return None
         async with self._write_lock:
             stored = (
                 await self._store_isolating(batch.readings, batch.dead_letters, batch.waveforms)
@@ -244,9 +266,7 @@ class Ingest:
             )
             if stored is not None:
                 self.counters.stored += len(stored)
-        if stored is not None:
-            await self._after_store(stored)
-            return
+                return stored
         while True:
             async with self._write_lock:  # the replay task changes the spool too
                 if await asyncio.to_thread(
@@ -261,6 +281,7 @@ class Ingest:
             await asyncio.sleep(self.retry_s)
         self.back_pressure = False
         self.counters.spooled += len(batch.readings)
+        return None
 
     async def _store_isolating(
         self,
@@ -361,7 +382,8 @@ class Ingest:
             self.counters.stored += len(stored)
             await asyncio.to_thread(self.spool.remove, segment)
         log.info("replayed %d spooled readings", len(segment.readings))
-        await self._after_store(stored)
+        async with self._after_store_lock:
+            await self._after_store(stored)
         return True
 
 

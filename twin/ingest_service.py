@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -21,6 +22,17 @@ from twin.settings import StartupError
 log = logging.getLogger(__name__)
 
 REGISTRY_REFRESH_S = 10.0
+# Every batch allocates tens of thousands of short-lived readings; with Python's default
+# threshold (700) the collector would run dozens of times per batch.
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def _settle_heap() -> None:
+    """Keep the cyclic garbage collector off the hot path: what start-up loaded (rules,
+    registry, detectors) is frozen out of every collection, and young collections run
+    every 100,000 allocations instead of 700. Measured with `twin bench ingest`."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def run_ingest(
@@ -54,6 +66,7 @@ async def run_ingest(
     )
     async with open_store(database_url) as store, AsyncExitStack() as stack:
         pipeline = await Pipeline.open(store)
+        _settle_heap()
         if not pipeline.registry():
             log.warning("no buildings registered yet: every reading is refused until one is")
         ingest = pipeline.ingest(

@@ -115,6 +115,26 @@ def test_unsupported_url_says_what_to_use() -> None:
         open_store("mysql://x")
 
 
+async def test_batch_mixing_stored_and_new_readings_stores_only_the_new(store: Store) -> None:
+    base = 1_800_000_000.0
+    await store.write_readings([Reading("th-a/t", base + 10, 1.0)])
+    # A redelivery joined by new readings, one of them twice in the same batch.
+    mixed = [
+        Reading("th-a/t", base + 10, 1.0),
+        Reading("th-a/t", base + 20, 3.0),
+        Reading("tilt-a/x", base + 5, 0.5),
+        Reading("tilt-a/x", base + 5, 0.5),
+    ]
+    assert await store.write_readings(mixed) == 2
+    assert [r.value for r in await store.readings("th-a/t", base, base + 60)] == [1.0, 3.0]
+    assert await store.series("th-a/t", base, base + 60, Bucket.MINUTE) == [
+        Summary(base, 2, 2.0, 1.0, 3.0)
+    ]
+    assert await store.series("tilt-a/x", base, base + 60, Bucket.HOUR) == [
+        Summary(base, 1, 0.5, 0.5, 0.5)
+    ]
+
+
 async def test_series_summarises_per_bucket(store: Store) -> None:
     base = 1_800_000_000.0  # on a whole hour
     values = [(base + 10, 1.0), (base + 20, 3.0), (base + 70, 10.0), (base + 3600 + 5, -2.0)]

@@ -7,7 +7,14 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensors.senml import Limits, Reason, RegisteredChannel, device_from_topic, parse_senml
+from sensors.senml import (
+    Limits,
+    Reason,
+    RegisteredChannel,
+    _judge_each,
+    device_from_topic,
+    parse_senml,
+)
 
 NOW = 1_800_000_000.0
 REGISTRY = {
@@ -142,3 +149,40 @@ def test_arbitrary_senml_like_packs_are_judged_record_by_record(pack: list[objec
 def test_an_integer_too_long_to_convert_is_refused_not_raised() -> None:
     payload = b'[{"n":"th-2f-in/t","u":"Cel","v":' + b"1" * 5000 + b"}]"
     assert parse(payload).rejections[0].reason is Reason.NOT_JSON
+
+
+# Values that are valid, of the wrong type, or at the edges of what a float holds.
+_FIELD_VALUES = st.one_of(
+    st.sampled_from(["th-2f-in/", "t", "rh", "tilt-ne/x", "", "Cel", "K", "%RH", "mrad"]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([NOW, NOW - 100.0, -5.0, 0, True, None, [], {}, 1e308]),
+)
+_RECORDS = st.lists(
+    st.dictionaries(
+        st.sampled_from(["bn", "bt", "bu", "bv", "n", "u", "v", "t", "vs"]), _FIELD_VALUES
+    ),
+    max_size=6,
+)
+
+
+@given(
+    st.one_of(
+        _RECORDS,
+        # Mostly valid packs, so the fast path is taken and compared too.
+        st.lists(
+            st.fixed_dictionaries(
+                {"n": st.sampled_from(["th-2f-in/t", "th-2f-in/rh"]), "u": st.just("Cel")},
+                optional={"v": st.floats(-50, 50) | st.integers(-50, 50), "t": st.integers(-9, 9)},
+            ),
+            min_size=1,
+            max_size=5,
+        ),
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_fast_path_and_record_by_record_judge_agree(records: list[dict[str, object]]) -> None:
+    payload = json.dumps(records).encode()  # NaN and Infinity literals included, as json allows
+    fast = parse(payload)
+    judged = _judge_each(payload, "gw-2f", NOW, REGISTRY, Limits())
+    assert fast == judged
