@@ -6,7 +6,8 @@ checkpoint it and ``restore()`` resume. A detector that needs other channels (ti
 temperature, a PPV limit the dominant frequency) names them in ``covariates`` and is fed their
 readings through ``feed``; it uses the latest value at or before each reading of its own
 channel. ``scan`` consumes a whole series (continuing from the current state) and gives exactly
-the findings that ``update`` would, reading by reading.
+the findings that ``update`` would, reading by reading; so does ``run_until_finding`` up to
+the first finding, for the live path.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class Detector(Protocol):
     covariates: tuple[str, ...]
 
     def update(self, t: float, x: float) -> Finding | None: ...
+
+    def run_until_finding(
+        self, ts: list[float], xs: list[float], start: int = 0, stop: int | None = None
+    ) -> tuple[int, Finding | None]: ...
 
     def feed(self, channel_id: str, t: float, x: float) -> None: ...
 
@@ -89,6 +94,20 @@ class BaseDetector:
 
     def update(self, t: float, x: float) -> Finding | None:
         raise NotImplementedError
+
+    def run_until_finding(
+        self, ts: list[float], xs: list[float], start: int = 0, stop: int | None = None
+    ) -> tuple[int, Finding | None]:
+        """``update`` with the readings ``start`` to ``stop`` (default: the end), stopping at
+        the first finding: (its index, the finding), or (``stop``, None). Detectors on every
+        channel override it with the loop inlined; the live path spends its time here."""
+        stop = len(ts) if stop is None else stop
+        update = self.update
+        for i in range(start, stop):
+            finding = update(ts[i], xs[i])
+            if finding is not None:
+                return i, finding
+        return stop, None
 
     def scan(
         self, ts: npt.ArrayLike, xs: npt.ArrayLike, covariates: Mapping[str, Series] | None = None

@@ -118,6 +118,36 @@ class HampelDetector(BaseDetector):
             del ordered[bisect_left(ordered, window.popleft())]
         return found
 
+    def run_until_finding(
+        self, ts: list[float], xs: list[float], start: int = 0, stop: int | None = None
+    ) -> tuple[int, Finding | None]:
+        stop = len(ts) if stop is None else stop
+        # The common case inlined: a full window, nothing pending, a reading surely within
+        # the limit. Anything else is left to ``update``, which then decides identically.
+        # ``_within_bound`` is spelled out too, with the same arithmetic, for a full window.
+        window, ordered, n = self._window, self._sorted, self.window
+        n_sigmas, min_scale, update = self.n_sigmas, self.min_scale, self.update
+        half, odd, floor = n // 2, n % 2, n_sigmas * min_scale
+        k = (n - 1) // 2
+        left, right = half - 1 - k // 2, half + k - k // 2
+        for i in range(start, stop):
+            x = xs[i]
+            if self._pending is None and len(window) == n and n >= 2:
+                med = ordered[half] if odd else 0.5 * (ordered[half - 1] + ordered[half])
+                deviation = abs(x - med)
+                bound = min(abs(ordered[left] - med), abs(ordered[right] - med))
+                if deviation <= floor or deviation <= n_sigmas * max(
+                    MAD_TO_SIGMA * bound, min_scale
+                ):
+                    window.append(x)
+                    insort(ordered, x)
+                    del ordered[bisect_left(ordered, window.popleft())]
+                    continue
+            finding = update(ts[i], x)
+            if finding is not None:
+                return i, finding
+        return stop, None
+
 
 class FlatlineDetector(BaseDetector):
     """A stuck sensor: ``count`` readings in a row within ``tolerance`` of the first of them."""
@@ -148,6 +178,26 @@ class FlatlineDetector(BaseDetector):
             self._anchor, self._run = x, 1
         if self._run < self.count:
             return None
+        return self._stuck(t, x)
+
+    def run_until_finding(
+        self, ts: list[float], xs: list[float], start: int = 0, stop: int | None = None
+    ) -> tuple[int, Finding | None]:
+        stop = len(ts) if stop is None else stop
+        anchor, run, tolerance, count = self._anchor, self._run, self.tolerance, self.count
+        for i in range(start, stop):
+            x = xs[i]
+            if abs(x - anchor) <= tolerance:
+                run += 1
+            else:
+                anchor, run = x, 1
+            if run >= count:
+                self._anchor, self._run = anchor, run
+                return i, self._stuck(ts[i], x)
+        self._anchor, self._run = anchor, run
+        return stop, None
+
+    def _stuck(self, t: float, x: float) -> Finding:
         return self.finding(
             t,
             Severity.WARNING,
@@ -204,6 +254,20 @@ class SilenceDetector(BaseDetector):
         if last is not None and t - last > self.factor * self.expected_interval_s:
             return self._silent(t, last)
         return None
+
+    def run_until_finding(
+        self, ts: list[float], xs: list[float], start: int = 0, stop: int | None = None
+    ) -> tuple[int, Finding | None]:
+        stop = len(ts) if stop is None else stop
+        limit_s, last = self.limit_s, self._last
+        for i in range(start, stop):
+            t = ts[i]
+            if last is not None and t - last > limit_s:
+                self._last = t
+                return i, self._silent(t, last)
+            last = t
+        self._last = last
+        return stop, None
 
     def tick(self, now: float) -> Finding | None:
         if self._last is not None and now - self._last > self.limit_s:

@@ -16,7 +16,7 @@ demo clock or a backtest; people's actions carry the twin's clock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, KeysView, Sequence
 from dataclasses import dataclass, replace
 
 from alerts.incidents import IncidentBook
@@ -88,6 +88,19 @@ class AlertManager:
 
     def open_alerts(self) -> list[Alert]:
         return sorted(self._open.values(), key=lambda a: a.opened_at)
+
+    def open_keys(self) -> KeysView[tuple[str, str]]:
+        """(sensor, rule) of every unresolved alert: a live view, for checks in bulk."""
+        return self._open.keys()
+
+    def clear_matters_from(self, sensor_id: str, rule_id: str, earliest: float) -> float:
+        """The earliest time a clear evaluation (``observe`` with no finding) could change
+        anything for (sensor, rule), given no finding older than ``earliest`` is observed
+        meanwhile: a clear resolves only ``hold_off_s`` after the last finding seen, and
+        before any finding there is no alert to resolve. Earlier clears may be skipped."""
+        alert = self._open.get((sensor_id, rule_id))
+        seen = earliest if alert is None else min(alert.last_seen_at, earliest)
+        return seen + self.hold_off_s
 
     def is_open(self, sensor_id: str, rule_id: str) -> bool:
         """Whether (sensor, rule) has an unresolved alert: if not, a clear evaluation changes

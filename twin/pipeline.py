@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import replace
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from alerts.catalogue import detectors_for
@@ -20,6 +21,7 @@ from models.types import (
     AlertState,
     Building,
     DeadLetter,
+    Finding,
     Reading,
     Sensor,
     SensorKind,
@@ -46,6 +48,39 @@ class _Route(NamedTuple):
     sensor_id: str
 
 
+# (reading time, building, sensor, rule, finding or None for a clear evaluation)
+_Verdict = tuple[float, str, str, str, Finding | None]
+_verdict_time = itemgetter(0)
+
+
+def _judge_run(
+    route: _Route,
+    readings: list[Reading],
+    clear_matters_from: Callable[[str, str, float], float],
+    earliest: float,
+    verdicts: list[_Verdict],
+) -> None:
+    """One channel's readings (in time order) through each of its detectors, keeping the
+    findings, and the clear evaluations from when they could resolve an alert."""
+    ts = [r.time for r in readings]
+    xs = [r.value for r in readings]
+    building_id, sensor_id = route.building_id, route.sensor_id
+    for detector in route.detectors:
+        rule_id = detector.rule_id
+        # Before ``one_by_one``, only findings matter: run at full speed between them.
+        one_by_one = bisect_left(ts, clear_matters_from(sensor_id, rule_id, earliest))
+        start = 0
+        while start < one_by_one:
+            i, finding = detector.run_until_finding(ts, xs, start, one_by_one)
+            if finding is None:
+                break
+            verdicts.append((ts[i], building_id, sensor_id, rule_id, finding))
+            start = i + 1
+        update = detector.update
+        for j in range(one_by_one, len(ts)):
+            verdicts.append((ts[j], building_id, sensor_id, rule_id, update(ts[j], xs[j])))
+
+
 class Pipeline:
     """Holds the channel registry and each channel's detectors for the registered buildings."""
 
@@ -60,6 +95,9 @@ class Pipeline:
         self._watchdogs: list[tuple[str, str, Watchdog]] = []  # (building, sensor, detector)
         # Everything ``detect`` needs of a channel, found with one lookup per reading.
         self._routes: dict[str, _Route] = {}
+        # Channels that are a covariate, or have a detector that takes one: judged in time
+        # order across channels. Every other channel is judged on its own.
+        self._linked: set[str] = set()
         self._reading_clock = float("-inf")  # time of the newest reading judged
         self._buildings: dict[str, Building] = {}
         self._sensors: dict[tuple[str, str], Sensor] = {}  # (building, sensor id) -> sensor
@@ -149,6 +187,9 @@ class Pipeline:
             )
             for cid in self._consumers.keys() | self._detectors.keys()
         }
+        self._linked = set(self._consumers) | {
+            cid for cid, ds in self._detectors.items() if any(d.covariates for d in ds)
+        }
 
     def registry(self) -> Mapping[str, RegisteredChannel]:
         return self._registry
@@ -201,15 +242,51 @@ class Pipeline:
                 await self.add_building(replace(building, sensors=sensors))
 
     async def detect(self, batch: Sequence[Reading]) -> None:
-        """Run stored readings through their channels' detectors and the alert manager."""
-        routes = self._routes
-        is_open = self.alerts.is_open
-        observe = self.alerts.observe
-        ordered = self._in_time_order(batch)
-        if ordered:
-            self._reading_clock = max(self._reading_clock, ordered[-1].time)
-        for reading in ordered:
-            route = routes.get(reading.channel_id)
+        """Run stored readings through their channels' detectors and the alert manager.
+
+        A channel that no covariate links to another is judged on its own, its readings in
+        one run per detector (``run_until_finding``); linked channels are judged reading by
+        reading in time order, covariates first. Only findings, and the clear evaluations that
+        could resolve an alert, go to the alert manager, in time order.
+        """
+        if not batch:
+            return
+        times = [r.time for r in batch]
+        earliest = min(times)
+        self._reading_clock = max(self._reading_clock, max(times))
+        linked, routes = self._linked, self._routes
+        alone: dict[str, list[Reading]] = {}
+        together: list[Reading] = []
+        for reading in batch:
+            cid = reading.channel_id
+            if cid in linked:
+                together.append(reading)
+            elif (run := alone.get(cid)) is None:
+                alone[cid] = [reading]
+            else:
+                run.append(reading)
+        clear_matters_from = self.alerts.clear_matters_from
+        verdicts: list[_Verdict] = []
+        for cid, readings in alone.items():
+            route = routes.get(cid)
+            if route is not None:
+                readings.sort(key=_reading_time)
+                _judge_run(route, readings, clear_matters_from, earliest, verdicts)
+        if together:
+            self._judge_in_time_order(together, self.alerts.open_keys(), verdicts)
+        verdicts.sort(key=_verdict_time)  # stable: a channel's own order is kept
+        is_open, observe = self.alerts.is_open, self.alerts.observe
+        for t, building_id, sensor_id, rule_id, finding in verdicts:
+            if finding is None and not is_open(sensor_id, rule_id):
+                continue  # its alert resolved earlier in this batch
+            await observe(building_id, sensor_id, rule_id, t, finding)
+
+    def _judge_in_time_order(
+        self, batch: list[Reading], open_keys: Set[tuple[str, str]], verdicts: list[_Verdict]
+    ) -> None:
+        found: set[tuple[str, str]] = set()
+        for reading in self._in_time_order(batch):
+            route = self._routes.get(reading.channel_id)
             if route is None:
                 continue
             t, x = reading.time, reading.value
@@ -217,9 +294,12 @@ class Pipeline:
                 consumer.feed(reading.channel_id, t, x)
             for detector in route.detectors:
                 finding = detector.update(t, x)
-                if finding is None and not is_open(route.sensor_id, detector.rule_id):
-                    continue  # nothing to open, update or resolve: skip the await
-                await observe(route.building_id, route.sensor_id, detector.rule_id, t, finding)
+                key = (route.sensor_id, detector.rule_id)
+                if finding is not None:
+                    found.add(key)
+                elif key not in open_keys and key not in found:
+                    continue  # nothing to open, update or resolve
+                verdicts.append((t, route.building_id, route.sensor_id, key[1], finding))
 
     def _in_time_order(self, batch: Sequence[Reading]) -> list[Reading]:
         """The batch by time, covariates first at equal times (as ``Detector.scan`` assumes).

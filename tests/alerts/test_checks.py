@@ -257,6 +257,27 @@ def test_update_and_scan_agree(case: Case) -> None:
         assert scanned == streamed
 
 
+@pytest.mark.parametrize(
+    "cls",
+    [cls for cls, c in CASES.items() if not (c.clean.covariates or c.faulty.covariates)],
+    ids=lambda cls: cls.__name__,
+)
+def test_run_until_finding_agrees_with_update(cls: type[BaseDetector]) -> None:
+    """The live path's loop (detectors without covariates) finds what ``update`` finds."""
+    case = CASES[cls]
+    for data in (case.clean, case.faulty):
+        streamed = _stream(case.make(), _events(data))
+        detector, ts, xs = case.make(), data.ts.tolist(), data.xs.tolist()
+        found, i = [], 0
+        while (step := detector.run_until_finding(ts, xs, i))[1] is not None:
+            i, finding = step
+            assert finding is not None
+            found.append(finding)
+            i += 1
+        assert step[0] == len(ts)
+        assert found == streamed
+
+
 def test_restore_resumes_where_it_stopped(case: Case) -> None:
     events = _events(case.faulty)
     whole = _stream(case.make(), events)

@@ -87,3 +87,63 @@ async def test_a_building_watched_later_is_judged_and_batches_are_put_in_time_or
         assert [(a.building_id, a.sensor_id, a.rule_id) for a in saved] == [
             ("c", "c-in", "condensation")
         ]
+
+
+def _history(rng_seed: int) -> list[Reading]:
+    """Six hours of two climate sensors a minute apart: spikes, a stuck spell, a humid night
+    (condensation, a detector with a covariate) and long clear spells in between."""
+    import random
+
+    rng = random.Random(rng_seed)
+    readings = []
+    for i in range(360):
+        t = T0 + 60.0 * i
+        out_t = 15.0 + rng.gauss(0, 0.2)
+        if i in (40, 41 + 60, 200):
+            out_t += 8.0  # isolated spikes, each followed by a clear spell past the hold-off
+        if 120 <= i < 150:
+            out_t = 14.5  # stuck
+        readings.append(Reading("th-out/t", t, out_t))
+        readings.append(Reading("th-out/rh", t, 60.0 + rng.gauss(0, 0.5)))
+        humid = 250 <= i < 280
+        readings.append(Reading("th-in/t", t, (12.0 if humid else 20.0) + rng.gauss(0, 0.1)))
+        readings.append(Reading("th-in/rh", t, (93.0 if humid else 55.0) + rng.gauss(0, 0.5)))
+    return readings
+
+
+async def _alert_log(tmp_path: Path, batches: list[list[Reading]]) -> list[tuple[object, ...]]:
+    log: list[tuple[object, ...]] = []
+
+    async def save(alert: Alert, events: object, incident: object) -> None:
+        log.append(
+            (alert.sensor_id, alert.rule_id, alert.state, alert.severity, alert.opened_at,
+             alert.updated_at, alert.resolved_at, alert.value)
+        )  # fmt: skip
+
+    async with open_store(f"sqlite:///{tmp_path / f'{len(batches)}.db'}") as store:
+        from twin.pipeline import Pipeline
+
+        pipeline = Pipeline(store, load_rules(), AlertManager(save=save))
+        await pipeline.add_building(building())
+        for batch in batches:
+            await pipeline.detect(batch)
+    return log
+
+
+async def test_large_batches_raise_and_resolve_exactly_as_reading_by_reading(
+    tmp_path: Path,
+) -> None:
+    """Batches are judged channel by channel, skipping clear evaluations that cannot matter;
+    the alerts must open, change and resolve at the same moments as one reading at a time."""
+    import random
+
+    readings = _history(5)
+    one_by_one = await _alert_log(tmp_path, [[r] for r in readings])
+    batches = [readings[i : i + 500] for i in range(0, len(readings), 500)]
+    for batch in batches:
+        random.Random(1).shuffle(batch)  # a batch arrives in any order
+    large = await _alert_log(tmp_path, batches)
+    rules = {(sensor, rule) for sensor, rule, *_ in one_by_one}
+    assert {("th-out", "spike"), ("th-out", "stuck"), ("th-in", "condensation")} <= rules
+    assert any(state == "resolved" for _, _, state, *_ in one_by_one)
+    assert large == one_by_one
