@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from models.types import Sensor
 from viewer.colouring import FieldInterpolator
+from viewer.outline import is_closed_outward, outline_edges
 from viewer.scales import HIGHLIGHT_RGB, NO_DATA_RGB, scale_for
 from viewer.snapshot import _RING_RADII, _marker_mesh, _tangents, _unit_normals
 from viewer.state import HEALTH, STATE_RGB, Frame, SensorState
@@ -31,6 +32,9 @@ HEALTH_LABELS = ("no alert", "warning", "alarm")
 HEALTH_TITLE = "Zone health"  # short: the bar's labels name the ranks
 # Alerting sensors' markers are this much larger, so they stand out at district zoom.
 _ALERT_MARKER_SCALE = 1.8
+# Marker sphere (theta, phi) subdivision: still round when zoomed in, with half the
+# triangles of the snapshot's markers (168, not 320).
+_MARKER_RESOLUTION = (12, 9)
 
 
 def metric_title(metric: str) -> str:
@@ -80,15 +84,16 @@ class BuildingScene:
             nan_color=NO_DATA_RGB,
             show_scalar_bar=False,
             reset_camera=False,
+            # A closed surface's back faces never show: skipping them saves a fifth of a frame.
+            culling="back" if is_closed_outward(vertices, faces) else None,
         )
-        edges = self.building.extract_feature_edges(
-            30.0, boundary_edges=False, non_manifold_edges=False, manifold_edges=False
-        )
+        edges = outline_edges(self.building)
         if edges.n_cells:
             pl.add_mesh(edges, color=(0.15, 0.15, 0.15), lighting=False, reset_camera=False)
-        self.markers, self._template = _marker_mesh(len(sensors))
+        self.markers, self._template = _marker_mesh(len(sensors), resolution=_MARKER_RESOLUTION)
         self._marker_sensor = np.repeat(np.arange(len(sensors)), len(self._template))
-        self.markers.points = self._marker_points(np.zeros(len(sensors), dtype=bool))
+        self._alerting = np.zeros(len(sensors), dtype=bool)
+        self.markers.points = self._marker_points(self._alerting)
         self.markers.point_data[_STATE_RGB] = np.zeros((self.markers.n_points, 3), np.uint8)
         self.marker_actor = pl.add_mesh(
             self.markers,
@@ -137,11 +142,15 @@ class BuildingScene:
             self.building.GetPointData().GetArray(_FIELD).Modified()
         states = [frame.states.get(sid, SensorState.OFFLINE) for sid in self.sensor_ids]
         rgb = np.array([STATE_RGB[s] for s in states], dtype=np.float64).reshape(-1, 3)
-        self.markers.point_data[_STATE_RGB][:] = (
-            (rgb * 255).round().astype(np.uint8)[self._marker_sensor]
-        )
+        marker_rgb = (rgb * 255).round().astype(np.uint8)[self._marker_sensor]
+        # States rarely change between frames; an unchanged array need not go to the renderer.
+        if not np.array_equal(marker_rgb, self.markers.point_data[_STATE_RGB]):
+            self.markers.point_data[_STATE_RGB][:] = marker_rgb
         alerting = np.array([s in (SensorState.WARNING, SensorState.ALARM) for s in states])
-        self.markers.points = self._marker_points(alerting.reshape(len(self.sensor_ids)))
+        alerting = alerting.reshape(len(self.sensor_ids))
+        if not np.array_equal(alerting, self._alerting):
+            self._alerting = alerting
+            self.markers.points = self._marker_points(alerting)
         self._place_ring(highlight)
 
     def nearest_sensor(self, point: npt.ArrayLike, max_distance_m: float) -> str | None:

@@ -255,11 +255,15 @@ def _theme() -> Any:
     return theme
 
 
-def _marker_mesh(n_sensors: int) -> tuple[Any, npt.NDArray[np.float64]]:
-    """One unit-sphere template repeated per sensor, in a single mesh (one actor)."""
+def _marker_mesh(
+    n_sensors: int, *, resolution: tuple[int, int] = (16, 12)
+) -> tuple[Any, npt.NDArray[np.float64]]:
+    """One unit-sphere template repeated per sensor, in a single mesh (one actor);
+    ``resolution`` is the sphere's (theta, phi) subdivision."""
     import pyvista as pv
 
-    sphere = pv.Sphere(radius=1.0, theta_resolution=16, phi_resolution=12)
+    theta, phi = resolution
+    sphere = pv.Sphere(radius=1.0, theta_resolution=theta, phi_resolution=phi)
     template = np.asarray(sphere.points, dtype=np.float64)
     faces = np.asarray(sphere.regular_faces, dtype=np.int64)
     offsets = np.arange(n_sensors)[:, None, None] * len(template)
