@@ -124,28 +124,35 @@ class HampelDetector(BaseDetector):
         stop = len(ts) if stop is None else stop
         # The common case inlined: a full window, nothing pending, a reading surely within
         # the limit. Anything else is left to ``update``, which then decides identically.
-        # ``_within_bound`` is spelled out too, with the same arithmetic, for a full window.
+        # ``_within_bound`` is spelled out too, with the same arithmetic: in the sorted window
+        # ``ordered[left] <= med <= ordered[right]``, so the two ``abs`` are plain differences.
         window, ordered, n = self._window, self._sorted, self.window
         n_sigmas, min_scale, update = self.n_sigmas, self.min_scale, self.update
         half, odd, floor = n // 2, n % 2, n_sigmas * min_scale
         k = (n - 1) // 2
         left, right = half - 1 - k // 2, half + k - k // 2
+        append, popleft = window.append, window.popleft
+        fast = self._pending is None and len(window) == n and n >= 2
         for i in range(start, stop):
             x = xs[i]
-            if self._pending is None and len(window) == n and n >= 2:
+            if fast:
                 med = ordered[half] if odd else 0.5 * (ordered[half - 1] + ordered[half])
                 deviation = abs(x - med)
-                bound = min(abs(ordered[left] - med), abs(ordered[right] - med))
-                if deviation <= floor or deviation <= n_sigmas * max(
-                    MAD_TO_SIGMA * bound, min_scale
-                ):
-                    window.append(x)
+                if deviation <= floor:
+                    within = True
+                else:
+                    low, high = med - ordered[left], ordered[right] - med
+                    scale = MAD_TO_SIGMA * (low if low < high else high)
+                    within = deviation <= n_sigmas * (scale if scale > min_scale else min_scale)
+                if within:
+                    append(x)
                     insort(ordered, x)
-                    del ordered[bisect_left(ordered, window.popleft())]
+                    del ordered[bisect_left(ordered, popleft())]
                     continue
             finding = update(ts[i], x)
             if finding is not None:
                 return i, finding
+            fast = self._pending is None and len(window) == n and n >= 2
         return stop, None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import replace
 from operator import attrgetter, itemgetter
@@ -251,26 +252,33 @@ class Pipeline:
         """
         if not batch:
             return
-        times = [r.time for r in batch]
-        earliest = min(times)
-        self._reading_clock = max(self._reading_clock, max(times))
         linked, routes = self._linked, self._routes
-        alone: dict[str, list[Reading]] = {}
+        alone: defaultdict[str, list[Reading]] = defaultdict(list)
         together: list[Reading] = []
-        for reading in batch:
-            cid = reading.channel_id
-            if cid in linked:
-                together.append(reading)
-            elif (run := alone.get(cid)) is None:
-                alone[cid] = [reading]
-            else:
-                run.append(reading)
+        if linked:
+            for reading in batch:
+                if reading.channel_id in linked:
+                    together.append(reading)
+                else:
+                    alone[reading.channel_id].append(reading)
+        else:
+            for reading in batch:
+                alone[reading.channel_id].append(reading)
+        for readings in alone.values():
+            readings.sort(key=_reading_time)
+        together = self._in_time_order(together)
+        firsts = [run[0].time for run in alone.values()]
+        lasts = [run[-1].time for run in alone.values()]
+        if together:
+            firsts.append(together[0].time)
+            lasts.append(together[-1].time)
+        earliest = min(firsts)
+        self._reading_clock = max(self._reading_clock, max(lasts))
         clear_matters_from = self.alerts.clear_matters_from
         verdicts: list[_Verdict] = []
         for cid, readings in alone.items():
             route = routes.get(cid)
             if route is not None:
-                readings.sort(key=_reading_time)
                 _judge_run(route, readings, clear_matters_from, earliest, verdicts)
         if together:
             self._judge_in_time_order(together, self.alerts.open_keys(), verdicts)
@@ -284,8 +292,10 @@ class Pipeline:
     def _judge_in_time_order(
         self, batch: list[Reading], open_keys: Set[tuple[str, str]], verdicts: list[_Verdict]
     ) -> None:
+        """Linked channels' readings, already in time order (covariates first at equal times),
+        reading by reading: a covariate reaches its detectors before the readings after it."""
         found: set[tuple[str, str]] = set()
-        for reading in self._in_time_order(batch):
+        for reading in batch:
             route = self._routes.get(reading.channel_id)
             if route is None:
                 continue
