@@ -439,11 +439,18 @@ def bench_ingest_(
     database_url: Annotated[
         str | None, typer.Option(help="Use this PostgreSQL, not a private one.")
     ] = None,
+    detect_load: Annotated[
+        float | None,
+        typer.Option(
+            help="Readings/s offered to the detection CPU phase "
+            "[default: 100,000; 10,000 with --quick]."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Ingest end to end (batched and single-record, QoS 1) against the raw broker and raw
     COPY measured in the same run, latency at half load, ingest's peak RSS, and the CPU per
-    reading that detection adds to ingest at half load."""
+    reading that detection adds to ingest at a fixed load."""
     import json
 
     from twin.bench_ingest import bench_ingest, report
@@ -453,6 +460,7 @@ def bench_ingest_(
         quick=quick,
         mqtt_url=mqtt_url,
         database_url=database_url,
+        detect_load=detect_load,
         progress=lambda s: typer.echo(s, err=True),
     )
     if as_json:
