@@ -11,6 +11,7 @@ Storage and detection are not imported here: the composition root passes callabl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -43,6 +44,7 @@ DEAD_LETTER_PAYLOAD_BYTES = 1024
 MAX_DEAD_LETTERS_PER_MESSAGE = 20
 # Batches taken but not yet finished: one being stored while the next waits its turn.
 PIPELINE_DEPTH = 2
+GATHER_CHECK_S = 0.005
 
 # Returns every reading it stored: the batch's and those derived from its waveform blocks.
 StoreBatch = Callable[
@@ -139,14 +141,19 @@ class Ingest:
         """Consume until cancelled; the broker redelivers whatever was not acknowledged."""
         async with self.subscriber as subscriber:
             replay = asyncio.create_task(self._replay_forever(), name="spool-replay")
-            # The next batch is judged while earlier ones are being made durable (the
-            # database works on another core meanwhile). Batches are still stored,
-            # acknowledged and passed on strictly in the order they were taken.
-            finishing: deque[asyncio.Task[None]] = deque()
+            # While a batch is being stored, the next one gathers; it is taken early, to be
+            # judged while the database works (on another core), only once a quarter of the
+            # broker's in-flight window waits. Batches are still stored, acknowledged and
+            # passed on strictly in the order they were taken.
+            finishing: deque[tuple[asyncio.Task[None], asyncio.Event]] = deque()
+            gather_max = max(1, self.subscriber.receive_maximum // 4)
             try:
                 while True:
                     batch = _Batch()
                     self._take_safely(batch, await subscriber.next())
+                    if finishing:
+                        stored = finishing[-1][1]
+                        await _until_set_or(stored, lambda: subscriber.waiting >= gather_max)
                     # Whatever has already arrived joins the batch; the broker's in-flight
                     # window bounds it, and a quiet link flushes at once (low latency).
                     while batch.weight < self.batch_max:
@@ -154,17 +161,23 @@ class Ingest:
                         if delivery is None:
                             break
                         self._take_safely(batch, delivery)
-                    while len(finishing) >= PIPELINE_DEPTH or (finishing and finishing[0].done()):
-                        await finishing.popleft()  # raises what the batch raised
-                    finishing.append(asyncio.create_task(self._finish(batch)))
+                    while finishing and (
+                        len(finishing) >= PIPELINE_DEPTH or finishing[0][0].done()
+                    ):
+                        await finishing.popleft()[0]  # raises what the batch raised
+                    durable = asyncio.Event()
+                    finishing.append((asyncio.create_task(self._finish(batch, durable)), durable))
             finally:
                 replay.cancel()
-                for task in finishing:
+                for task, _ in finishing:
                     task.cancel()
-                await asyncio.gather(*finishing, return_exceptions=True)
+                await asyncio.gather(*(task for task, _ in finishing), return_exceptions=True)
 
-    async def _finish(self, batch: _Batch) -> None:
-        stored = await self._make_durable(batch)
+    async def _finish(self, batch: _Batch, durable: asyncio.Event) -> None:
+        try:
+            stored = await self._make_durable(batch)
+        finally:
+            durable.set()
         # No await between the write lock's release and here: acknowledgements keep the
         # order of the messages, as MQTT requires.
         for delivery in batch.deliveries:
@@ -385,6 +398,13 @@ class Ingest:
         async with self._after_store_lock:
             await self._after_store(stored)
         return True
+
+
+async def _until_set_or(event: asyncio.Event, enough: Callable[[], bool]) -> None:
+    """Wait for ``event``, or until ``enough()`` holds (checked every few milliseconds)."""
+    while not event.is_set() and not enough():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=GATHER_CHECK_S)
 
 
 def _dead_letter(

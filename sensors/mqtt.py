@@ -176,6 +176,11 @@ class DurableSubscriber:
             if not self._inbox:  # nothing slipped in between the check and the clear
                 await self._ready.wait()
 
+    @property
+    def waiting(self) -> int:
+        """Deliveries received and not yet taken."""
+        return len(self._inbox)
+
     def next_nowait(self) -> Delivery | None:
         """The next delivery if one is already here."""
         return self._inbox.popleft() if self._inbox else None
