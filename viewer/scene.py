@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from models.types import Sensor
 from viewer.colouring import FieldInterpolator
+from viewer.hidden import hidden_faces
 from viewer.outline import is_closed_outward, outline_edges
 from viewer.scales import HIGHLIGHT_RGB, NO_DATA_RGB, scale_for
 from viewer.snapshot import _RING_RADII, _marker_mesh, _tangents, _unit_normals
@@ -64,18 +65,23 @@ class BuildingScene:
         self.positions = np.array([s.position for s in sensors], dtype=np.float64).reshape(-1, 3)
         self._normals = _unit_normals(np.array([s.normal for s in sensors], dtype=np.float64))
         self.interpolator = FieldInterpolator(vertices, self.positions, k=k, radius_m=radius_m)
+        faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
+        # A closed surface's back faces never show: skipping them saves a fifth of a frame.
+        closed = is_closed_outward(vertices, faces)
+        # Nor do faces buried in or lying against other parts (over a third of the Nanjing
+        # Building's): they are left out, and all vertices kept for the field.
+        drawn: Any = faces[~hidden_faces(vertices, faces)] if closed else faces
         # Health is per zone: each face takes its nearest sensor's zone. Faces, not vertices:
         # a vertex field would blend "no alert" and "alarm" through the warning colour.
-        faces = np.asarray(mesh.faces)
-        centres = vertices[faces].mean(axis=1) if len(faces) else np.zeros((0, 3))
+        centres = vertices[drawn].mean(axis=1) if len(drawn) else np.zeros((0, 3))
         self.zone_interpolator = FieldInterpolator(centres, self.positions, k=1, radius_m=radius_m)
         diagonal = float(np.linalg.norm(np.ptp(mesh.bounds, axis=0)))
         self.marker_radius_m = 0.012 * diagonal
         self.metric: str | None = None
 
-        self.building = pv.PolyData.from_regular_faces(vertices, np.asarray(mesh.faces))
+        self.building = pv.PolyData.from_regular_faces(vertices, drawn)
         self.building.point_data[_FIELD] = np.full(len(vertices), np.nan, dtype=np.float32)
-        self.building.cell_data[_ZONE_HEALTH] = np.full(len(faces), np.nan, dtype=np.float32)
+        self.building.cell_data[_ZONE_HEALTH] = np.full(len(drawn), np.nan, dtype=np.float32)
         self.building_actor = pl.add_mesh(
             self.building,
             scalars=_FIELD,
@@ -84,10 +90,10 @@ class BuildingScene:
             nan_color=NO_DATA_RGB,
             show_scalar_bar=False,
             reset_camera=False,
-            # A closed surface's back faces never show: skipping them saves a fifth of a frame.
-            culling="back" if is_closed_outward(vertices, faces) else None,
+            culling="back" if closed else None,
         )
-        edges = outline_edges(self.building)
+        # Outlines from the whole surface: a hidden face's crease can still be a visible line.
+        edges = outline_edges(pv.PolyData.from_regular_faces(vertices, np.asarray(mesh.faces)))
         if edges.n_cells:
             pl.add_mesh(edges, color=(0.15, 0.15, 0.15), lighting=False, reset_camera=False)
         self.markers, self._template = _marker_mesh(len(sensors), resolution=_MARKER_RESOLUTION)

@@ -154,12 +154,16 @@ class WebViewer:
     async def select_building(self, building_id: str) -> None:
         """Show ``building_id``: a new scene (the only time actors are built), then live."""
         from viewer.camera import camera_for
+        from viewer.hidden import hidden_faces
         from viewer.scene import BuildingScene
 
         if building_id not in self.buildings:
             self.buildings = {b.id: b for b in await self.source.buildings()}
         building = self.buildings[building_id]
         mesh = await self.source.mesh(building)
+        # The scene leaves out hidden faces, seconds of numpy on a new model: found in a
+        # thread (it is cached by content), so other browsers' updates keep flowing meanwhile.
+        await asyncio.to_thread(hidden_faces, mesh.vertices, mesh.faces)
         async with self._lock:
             self.pl.clear()
             self._building = building
