@@ -128,7 +128,10 @@ class HampelDetector(BaseDetector):
         # ``ordered[left] <= med <= ordered[right]``, so the two ``abs`` are plain differences.
         window, ordered, n = self._window, self._sorted, self.window
         n_sigmas, min_scale, update = self.n_sigmas, self.min_scale, self.update
-        half, odd, floor = n // 2, n % 2, n_sigmas * min_scale
+        half, floor = n // 2, n_sigmas * min_scale
+        # The median as one expression: for odd n both indices are the middle, and halving a
+        # doubled float is exact (an overflow to inf only sends the reading to ``update``).
+        below = half - 1 + n % 2
         k = (n - 1) // 2
         left, right = half - 1 - k // 2, half + k - k // 2
         append, popleft = window.append, window.popleft
@@ -136,7 +139,7 @@ class HampelDetector(BaseDetector):
         for i in range(start, stop):
             x = xs[i]
             if fast:
-                med = ordered[half] if odd else 0.5 * (ordered[half - 1] + ordered[half])
+                med = 0.5 * (ordered[below] + ordered[half])
                 deviation = abs(x - med)
                 if deviation <= floor:
                     within = True

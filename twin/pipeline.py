@@ -54,17 +54,25 @@ _Verdict = tuple[float, str, str, str, Finding | None]
 _verdict_time = itemgetter(0)
 
 
+def _in_order(readings: list[Reading]) -> tuple[list[float], list[float]]:
+    """Times and values of one channel's readings, in time order."""
+    ts = [r.time for r in readings]
+    if ts != sorted(ts):  # rarely: a channel's readings almost always arrive in order
+        readings = sorted(readings, key=_reading_time)
+        ts = [r.time for r in readings]
+    return ts, [r.value for r in readings]
+
+
 def _judge_run(
     route: _Route,
-    readings: list[Reading],
+    ts: list[float],
+    xs: list[float],
     clear_matters_from: Callable[[str, str, float], float],
     earliest: float,
     verdicts: list[_Verdict],
 ) -> None:
     """One channel's readings (in time order) through each of its detectors, keeping the
     findings, and the clear evaluations from when they could resolve an alert."""
-    ts = [r.time for r in readings]
-    xs = [r.value for r in readings]
     building_id, sensor_id = route.building_id, route.sensor_id
     for detector in route.detectors:
         rule_id = detector.rule_id
@@ -264,11 +272,10 @@ class Pipeline:
         else:
             for reading in batch:
                 alone[reading.channel_id].append(reading)
-        for readings in alone.values():
-            readings.sort(key=_reading_time)
         together = self._in_time_order(together)
-        firsts = [run[0].time for run in alone.values()]
-        lasts = [run[-1].time for run in alone.values()]
+        runs = [(routes.get(cid), *_in_order(readings)) for cid, readings in alone.items()]
+        firsts = [ts[0] for _, ts, _ in runs]
+        lasts = [ts[-1] for _, ts, _ in runs]
         if together:
             firsts.append(together[0].time)
             lasts.append(together[-1].time)
@@ -276,10 +283,9 @@ class Pipeline:
         self._reading_clock = max(self._reading_clock, max(lasts))
         clear_matters_from = self.alerts.clear_matters_from
         verdicts: list[_Verdict] = []
-        for cid, readings in alone.items():
-            route = routes.get(cid)
+        for route, ts, xs in runs:
             if route is not None:
-                _judge_run(route, readings, clear_matters_from, earliest, verdicts)
+                _judge_run(route, ts, xs, clear_matters_from, earliest, verdicts)
         if together:
             self._judge_in_time_order(together, self.alerts.open_keys(), verdicts)
         verdicts.sort(key=_verdict_time)  # stable: a channel's own order is kept
