@@ -30,7 +30,9 @@ GC_THRESHOLDS = (100_000, 50, 100)
 def _settle_heap() -> None:
     """Keep the cyclic garbage collector off the hot path: what start-up loaded (rules,
     registry, detectors) is frozen out of every collection, and young collections run
-    every 100,000 allocations instead of 700. Measured with `twin bench ingest`."""
+    every 100,000 allocations instead of 700. Batched ingest, 15 s phases of `twin bench
+    ingest`'s workload, three runs each, alternating: median 164,703 readings/s with this,
+    134,453 without."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
 
