@@ -36,6 +36,12 @@ class HampelDetector(BaseDetector):
     ) -> None:
         self.rule_id, self.channel_id, self.standard = rule_id, channel_id, standard
         self.window, self.n_sigmas, self.min_scale = window, n_sigmas, min_scale
+        # For ``run_until_finding``, once: indices into the sorted full window of the median
+        # (for odd n both are the middle, and halving a doubled float is exact; an overflow
+        # to inf only sends the reading to ``update``) and of ``_within_bound``'s two runs.
+        half, k = window // 2, (window - 1) // 2
+        self._picks = (half - 1 + window % 2, half, half - 1 - k // 2, half + k - k // 2)
+        self._floor = n_sigmas * min_scale
         self._start()
 
     def reset(self) -> None:
@@ -127,14 +133,9 @@ class HampelDetector(BaseDetector):
         # ``_within_bound`` is spelled out too, with the same arithmetic: in the sorted window
         # ``ordered[left] <= med <= ordered[right]``, so the two ``abs`` are plain differences.
         window, ordered, n = self._window, self._sorted, self.window
-        n_sigmas, min_scale, update = self.n_sigmas, self.min_scale, self.update
-        half, floor = n // 2, n_sigmas * min_scale
-        # The median as one expression: for odd n both indices are the middle, and halving a
-        # doubled float is exact (an overflow to inf only sends the reading to ``update``).
-        below = half - 1 + n % 2
-        k = (n - 1) // 2
-        left, right = half - 1 - k // 2, half + k - k // 2
-        append, popleft = window.append, window.popleft
+        n_sigmas, min_scale, floor = self.n_sigmas, self.min_scale, self._floor
+        below, half, left, right = self._picks
+        update, append, popleft = self.update, window.append, window.popleft
         fast = self._pending is None and len(window) == n and n >= 2
         for i in range(start, stop):
             x = xs[i]
@@ -269,7 +270,7 @@ class SilenceDetector(BaseDetector):
         self, ts: list[float], xs: list[float], start: int = 0, stop: int | None = None
     ) -> tuple[int, Finding | None]:
         stop = len(ts) if stop is None else stop
-        limit_s, last = self.limit_s, self._last
+        limit_s, last = self.factor * self.expected_interval_s, self._last
         for i in range(start, stop):
             t = ts[i]
             if last is not None and t - last > limit_s:

@@ -93,14 +93,17 @@ class AlertManager:
         """(sensor, rule) of every unresolved alert: a live view, for checks in bulk."""
         return self._open.keys()
 
-    def clear_matters_from(self, sensor_id: str, rule_id: str, earliest: float) -> float:
-        """The earliest time a clear evaluation (``observe`` with no finding) could change
-        anything for (sensor, rule), given no finding older than ``earliest`` is observed
-        meanwhile: a clear resolves only ``hold_off_s`` after the last finding seen, and
-        before any finding there is no alert to resolve. Earlier clears may be skipped."""
-        alert = self._open.get((sensor_id, rule_id))
-        seen = earliest if alert is None else min(alert.last_seen_at, earliest)
-        return seen + self.hold_off_s
+    def clear_thresholds(self, earliest: float) -> tuple[float, dict[tuple[str, str], float]]:
+        """From when a clear evaluation (``observe`` with no finding) could change anything,
+        given no finding older than ``earliest`` is observed meanwhile: for every (sensor,
+        rule) with an unresolved alert, and for the rest. A clear resolves only
+        ``hold_off_s`` after the last finding seen, and before any finding there is no alert
+        to resolve. Earlier clears may be skipped."""
+        unresolved = {
+            key: min(alert.last_seen_at, earliest) + self.hold_off_s
+            for key, alert in self._open.items()
+        }
+        return earliest + self.hold_off_s, unresolved
 
     def is_open(self, sensor_id: str, rule_id: str) -> bool:
         """Whether (sensor, rule) has an unresolved alert: if not, a clear evaluation changes

@@ -67,17 +67,20 @@ def _judge_run(
     route: _Route,
     ts: list[float],
     xs: list[float],
-    clear_matters_from: Callable[[str, str, float], float],
-    earliest: float,
+    thresholds: tuple[float, dict[tuple[str, str], float]],
     verdicts: list[_Verdict],
 ) -> None:
     """One channel's readings (in time order) through each of its detectors, keeping the
-    findings, and the clear evaluations from when they could resolve an alert."""
+    findings, and the clear evaluations from when they could resolve an alert
+    (``thresholds``: see ``AlertManager.clear_thresholds``)."""
     building_id, sensor_id = route.building_id, route.sensor_id
+    default, unresolved = thresholds
+    n = len(ts)
     for detector in route.detectors:
         rule_id = detector.rule_id
+        threshold = unresolved.get((sensor_id, rule_id), default) if unresolved else default
         # Before ``one_by_one``, only findings matter: run at full speed between them.
-        one_by_one = bisect_left(ts, clear_matters_from(sensor_id, rule_id, earliest))
+        one_by_one = n if threshold > ts[-1] else bisect_left(ts, threshold)
         start = 0
         while start < one_by_one:
             i, finding = detector.run_until_finding(ts, xs, start, one_by_one)
@@ -85,9 +88,10 @@ def _judge_run(
                 break
             verdicts.append((ts[i], building_id, sensor_id, rule_id, finding))
             start = i + 1
-        update = detector.update
-        for j in range(one_by_one, len(ts)):
-            verdicts.append((ts[j], building_id, sensor_id, rule_id, update(ts[j], xs[j])))
+        if one_by_one < n:
+            update = detector.update
+            for j in range(one_by_one, n):
+                verdicts.append((ts[j], building_id, sensor_id, rule_id, update(ts[j], xs[j])))
 
 
 class Pipeline:
@@ -281,11 +285,11 @@ class Pipeline:
             lasts.append(together[-1].time)
         earliest = min(firsts)
         self._reading_clock = max(self._reading_clock, max(lasts))
-        clear_matters_from = self.alerts.clear_matters_from
+        thresholds = self.alerts.clear_thresholds(earliest)
         verdicts: list[_Verdict] = []
         for route, ts, xs in runs:
             if route is not None:
-                _judge_run(route, ts, xs, clear_matters_from, earliest, verdicts)
+                _judge_run(route, ts, xs, thresholds, verdicts)
         if together:
             self._judge_in_time_order(together, self.alerts.open_keys(), verdicts)
         verdicts.sort(key=_verdict_time)  # stable: a channel's own order is kept
