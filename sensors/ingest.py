@@ -45,6 +45,8 @@ MAX_DEAD_LETTERS_PER_MESSAGE = 20
 # Batches taken but not yet finished: one being stored while the next waits its turn.
 PIPELINE_DEPTH = 2
 GATHER_CHECK_S = 0.005
+# Stored readings wait at most this long to be judged together (see ``Ingest._pass_on``).
+JUDGE_EVERY_S = 0.1
 
 # Returns every reading it stored: the batch's and those derived from its waveform blocks.
 StoreBatch = Callable[
@@ -132,6 +134,10 @@ class Ingest:
         self.back_pressure = False
         self._write_lock = asyncio.Lock()
         self._after_store_lock = asyncio.Lock()
+        # Stored readings not yet passed on, and the timer that will pass them on.
+        self._unjudged: list[Reading] = []
+        self._judge_later: asyncio.TimerHandle | None = None
+        self._judging: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> asyncio.Event:
@@ -172,6 +178,11 @@ class Ingest:
                 for task, _ in finishing:
                     task.cancel()
                 await asyncio.gather(*(task for task, _ in finishing), return_exceptions=True)
+                if self._judge_later is not None:
+                    self._judge_later.cancel()
+                    self._judge_later = None
+                for judging in list(self._judging):
+                    judging.cancel()
 
     async def _finish(self, batch: _Batch, durable: asyncio.Event) -> None:
         try:
@@ -182,9 +193,32 @@ class Ingest:
         # order of the messages, as MQTT requires.
         for delivery in batch.deliveries:
             self.subscriber.ack(delivery)
-        if stored:
-            async with self._after_store_lock:  # FIFO: batches are judged in order
-                await self._after_store(stored)
+        if stored and self.after_store is not None:
+            await self._pass_on(stored)
+
+    async def _pass_on(self, stored: list[Reading]) -> None:
+        """Hand stored readings on in order, several batches at once: detection costs a fixed
+        amount per channel per call, so batches are gathered for up to ``JUDGE_EVERY_S``
+        (or until a full batch waits; then this waits for it, which holds ingest back)."""
+        self._unjudged.extend(stored)
+        if len(self._unjudged) >= self.batch_max:
+            await self._judge_now()
+        elif self._judge_later is None:
+            loop = asyncio.get_running_loop()
+            self._judge_later = loop.call_later(JUDGE_EVERY_S, self._judge_soon)
+
+    def _judge_soon(self) -> None:
+        task = asyncio.create_task(self._judge_now())
+        self._judging.add(task)
+        task.add_done_callback(self._judging.discard)
+
+    async def _judge_now(self) -> None:
+        async with self._after_store_lock:  # FIFO: readings are judged in order
+            if self._judge_later is not None:
+                self._judge_later.cancel()
+                self._judge_later = None
+            readings, self._unjudged = self._unjudged, []
+            await self._after_store(readings)
 
     def _take_safely(self, batch: _Batch, delivery: Delivery) -> None:
         """Judge one message; a bug of ours dead-letters it rather than stopping ingest (the
@@ -395,8 +429,9 @@ class Ingest:
             self.counters.stored += len(stored)
             await asyncio.to_thread(self.spool.remove, segment)
         log.info("replayed %d spooled readings", len(segment.readings))
-        async with self._after_store_lock:
-            await self._after_store(stored)
+        if self.after_store is not None:
+            self._unjudged.extend(stored)
+            await self._judge_now()
         return True
 
 
