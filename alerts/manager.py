@@ -16,7 +16,7 @@ demo clock or a backtest; people's actions carry the twin's clock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, KeysView, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from alerts.incidents import IncidentBook
@@ -88,10 +88,6 @@ class AlertManager:
 
     def open_alerts(self) -> list[Alert]:
         return sorted(self._open.values(), key=lambda a: a.opened_at)
-
-    def open_keys(self) -> KeysView[tuple[str, str]]:
-        """(sensor, rule) of every unresolved alert: a live view, for checks in bulk."""
-        return self._open.keys()
 
     def clear_thresholds(self, earliest: float) -> tuple[float, dict[tuple[str, str], float]]:
         """From when a clear evaluation (``observe`` with no finding) could change anything,

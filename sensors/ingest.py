@@ -158,8 +158,8 @@ class Ingest:
                     batch = _Batch()
                     self._take_safely(batch, await subscriber.next())
                     if finishing:
-                        stored = finishing[-1][1]
-                        await _until_set_or(stored, lambda: subscriber.waiting >= gather_max)
+                        last_stored = finishing[-1][1]
+                        await _until_set_or(last_stored, lambda: subscriber.waiting >= gather_max)
                     # Whatever has already arrived joins the batch; the broker's in-flight
                     # window bounds it, and a quiet link flushes at once (low latency).
                     while batch.weight < self.batch_max:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
@@ -291,7 +291,7 @@ class Pipeline:
             if route is not None:
                 _judge_run(route, ts, xs, thresholds, verdicts)
         if together:
-            self._judge_in_time_order(together, self.alerts.open_keys(), verdicts)
+            self._judge_in_time_order(together, thresholds, verdicts)
         verdicts.sort(key=_verdict_time)  # stable: a channel's own order is kept
         is_open, observe = self.alerts.is_open, self.alerts.observe
         for t, building_id, sensor_id, rule_id, finding in verdicts:
@@ -300,11 +300,15 @@ class Pipeline:
             await observe(building_id, sensor_id, rule_id, t, finding)
 
     def _judge_in_time_order(
-        self, batch: list[Reading], open_keys: Set[tuple[str, str]], verdicts: list[_Verdict]
+        self,
+        batch: list[Reading],
+        thresholds: tuple[float, dict[tuple[str, str], float]],
+        verdicts: list[_Verdict],
     ) -> None:
         """Linked channels' readings, already in time order (covariates first at equal times),
-        reading by reading: a covariate reaches its detectors before the readings after it."""
-        found: set[tuple[str, str]] = set()
+        reading by reading: a covariate reaches its detectors before the readings after it.
+        Findings are kept, and clear evaluations as ``_judge_run`` keeps them."""
+        default, unresolved = thresholds
         for reading in batch:
             route = self._routes.get(reading.channel_id)
             if route is None:
@@ -314,12 +318,10 @@ class Pipeline:
                 consumer.feed(reading.channel_id, t, x)
             for detector in route.detectors:
                 finding = detector.update(t, x)
-                key = (route.sensor_id, detector.rule_id)
-                if finding is not None:
-                    found.add(key)
-                elif key not in open_keys and key not in found:
+                rule_id = detector.rule_id
+                if finding is None and t < unresolved.get((route.sensor_id, rule_id), default):
                     continue  # nothing to open, update or resolve
-                verdicts.append((t, route.building_id, route.sensor_id, key[1], finding))
+                verdicts.append((t, route.building_id, route.sensor_id, rule_id, finding))
 
     def _in_time_order(self, batch: Sequence[Reading]) -> list[Reading]:
         """The batch by time, covariates first at equal times (as ``Detector.scan`` assumes).
