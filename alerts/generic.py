@@ -36,9 +36,10 @@ class HampelDetector(BaseDetector):
     ) -> None:
         self.rule_id, self.channel_id, self.standard = rule_id, channel_id, standard
         self.window, self.n_sigmas, self.min_scale = window, n_sigmas, min_scale
-        # For ``run_until_finding``, once: indices into the sorted full window of the median
-        # (for odd n both are the middle, and halving a doubled float is exact; an overflow
-        # to inf only sends the reading to ``update``) and of ``_within_bound``'s two runs.
+        # Indices into the sorted full window, once: the median's two (for odd n both are the
+        # middle, and halving a doubled float is exact; an overflow to inf only sends the
+        # reading to ``update``), and ``_within_bound``'s ``half - 1 - i`` and ``half + k - i``
+        # with ``i = k // 2``.
         half, k = window // 2, (window - 1) // 2
         self._picks = (half - 1 + window % 2, half, half - 1 - k // 2, half + k - k // 2)
         self._floor = n_sigmas * min_scale
@@ -74,13 +75,11 @@ class HampelDetector(BaseDetector):
         Float products and ``max`` are monotone, so the limit from the bound is at most the
         limit from the MAD.
         """
-        ordered = self._sorted
-        n = len(ordered)
-        if n < 2:
+        ordered = self._sorted  # the full window: ``_picks`` were computed for its size
+        if len(ordered) < 2:
             return False
-        half, k = n // 2, (n - 1) // 2
-        i = k // 2
-        bound = min(abs(ordered[half - 1 - i] - med), abs(ordered[half + k - i] - med))
+        _, _, left, right = self._picks
+        bound = min(abs(ordered[left] - med), abs(ordered[right] - med))
         return deviation <= self.n_sigmas * max(MAD_TO_SIGMA * bound, self.min_scale)
 
     def update(self, t: float, x: float) -> Finding | None:
