@@ -1,13 +1,14 @@
 """The PostgreSQL store (psycopg 3 + psycopg_pool), with TimescaleDB features when present.
 
-Readings go in by binary COPY into a per-connection staging table, then one
-``INSERT ... ON CONFLICT DO NOTHING`` so a redelivered reading is a no-op; on plain
-PostgreSQL the same statement updates the 1-minute and 1-hour rollups from the rows it
-actually inserted.
+Readings go in by binary COPY on a blocking connection in a worker thread
+(``data/pg_writer.py``), where a redelivered reading is a no-op and, on plain PostgreSQL,
+the 1-minute and 1-hour rollups are kept in the same transaction. Everything else uses an
+asyncio pool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -19,7 +20,8 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from data import postgres_access, postgres_alerts
-from data.pg_batch import ReadingBatch, rollup_copy_bytes
+from data.pg_batch import ReadingBatch
+from data.pg_writer import ReadingWriter
 from data.postgres_schema import migrations
 from data.rows import SENSOR_COLUMNS, building_from_row, sensor_from_row, sensor_values
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
@@ -46,67 +48,6 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x7477696E  # "twin": one advisory lock id for schema changes
 
-# A temporary table is private to its connection: concurrent writers never see each other's.
-_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS staging_readings "
-    "(channel_id int4, time timestamptz, value float8) ON COMMIT DELETE ROWS"
-)
-_COPY_COLUMNS = "(channel_id, time, value) FROM STDIN (FORMAT BINARY)"
-_COPY_READINGS = f"COPY readings {_COPY_COLUMNS}"
-_COPY_STAGING = f"COPY staging_readings {_COPY_COLUMNS}"
-
-_INSERT_READINGS = "INSERT INTO readings SELECT * FROM staging_readings ON CONFLICT DO NOTHING"
-
-
-def _rollup(table: str, width: str) -> str:
-    # Rows are locked in (channel, bucket) order so concurrent writers cannot deadlock.
-    return f"""
-    rollup_{table} AS (
-        INSERT INTO readings_{table} AS r (channel_id, bucket, n, total, min, max)
-        SELECT channel_id, date_trunc('{width}', time), count(*), sum(value), min(value),
-               max(value)
-        FROM inserted GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (channel_id, bucket) DO UPDATE SET {_MERGE}
-    )"""
-
-
-_MERGE = (
-    "n = r.n + excluded.n, total = r.total + excluded.total, "
-    "min = least(r.min, excluded.min), max = greatest(r.max, excluded.max)"
-)
-
-_INSERT_WITH_ROLLUPS = f"""
-WITH inserted AS (
-    INSERT INTO readings SELECT * FROM staging_readings
-    ORDER BY channel_id, time ON CONFLICT DO NOTHING RETURNING channel_id, time, value
-), {_rollup("1m", "minute").strip()}, {_rollup("1h", "hour").strip()}
-SELECT count(*) FROM inserted
-"""
-
-# Rollup tables kept by the writer, and their bucket widths.
-_ROLLUP_WIDTHS_S = {"1m": 60, "1h": 3600}
-_STAGING_ROLLUPS = (
-    "CREATE TEMP TABLE IF NOT EXISTS staging_rollups (width_s int4, channel_id int4, "
-    "bucket timestamptz, n int8, total float8, min float8, max float8) ON COMMIT DELETE ROWS"
-)
-_COPY_ROLLUPS = "COPY staging_rollups FROM STDIN (FORMAT BINARY)"
-
-
-def _add_rollup(table: str, width_s: int) -> str:
-    return f"""
-    INSERT INTO readings_{table} AS r (channel_id, bucket, n, total, min, max)
-    SELECT channel_id, bucket, n, total, min, max FROM staging_rollups
-    WHERE width_s = {width_s} ORDER BY channel_id, bucket
-    ON CONFLICT (channel_id, bucket) DO UPDATE SET {_MERGE}"""
-
-
-# A batch's rollups, computed by the writer (data/pg_batch.py), added in (channel, bucket)
-# order so concurrent writers lock rows in the same order and cannot deadlock.
-_ADD_ROLLUPS = f"""
-WITH minutes AS ({_add_rollup("1m", _ROLLUP_WIDTHS_S["1m"]).strip()})
-{_add_rollup("1h", _ROLLUP_WIDTHS_S["1h"]).strip()}
-"""
-
 
 class PostgresStore:
     """`Store` on PostgreSQL, opened with ``async with PostgresStore(url) as store``."""
@@ -125,15 +66,15 @@ class PostgresStore:
             configure=self._configure,
             timeout=connect_timeout_s,
         )
+        self._writer = ReadingWriter(
+            url, max_connections=max_connections, connect_timeout_s=connect_timeout_s
+        )
         self._channel_keys: dict[str, int] = {}
-        self._writer_rollups = True
 
     @staticmethod
     async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        # Rollup buckets are UTC, as the writer computes them and TimescaleDB buckets them.
+        # Buckets are UTC, as the writer computes them and TimescaleDB buckets them.
         await conn.execute("SET TIME ZONE 'UTC'")
-        await conn.execute(_STAGING)
-        await conn.execute(_STAGING_ROLLUPS)
         await conn.commit()
 
     async def __aenter__(self) -> Self:
@@ -142,7 +83,12 @@ class PostgresStore:
         except PoolTimeout as exc:
             await self._pool.close()
             raise StoreError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {exc}") from exc
-        await self._migrate()
+        try:
+            await self._migrate()
+            await asyncio.to_thread(self._writer.open)
+        except BaseException:
+            await self._pool.close()
+            raise
         await self._load_channel_keys()
         return self
 
@@ -152,6 +98,7 @@ class PostgresStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await asyncio.to_thread(self._writer.close)
         await self._pool.close()
 
     async def _migrate(self) -> None:
@@ -183,7 +130,7 @@ class PostgresStore:
             cur = await conn.execute(
                 "SELECT 1 FROM pg_class WHERE relname = 'readings_1m' AND relkind = 'r'"
             )
-            self._writer_rollups = await cur.fetchone() is not None
+            self._writer.rollups = await cur.fetchone() is not None
 
     async def _load_channel_keys(self) -> None:
         async with self._pool.connection() as conn:
@@ -287,31 +234,7 @@ class PostgresStore:
             )
         except KeyError as exc:
             raise UnknownChannelError(f"channel {exc.args[0]!r} is not registered") from None
-        data = batch.copy_bytes()
-        # Almost every batch is new: COPY it straight into the table (about half the cost of
-        # staging plus ON CONFLICT, measured). A redelivered reading breaks the primary key;
-        # then the whole batch goes through staging, where duplicates are dropped.
-        try:
-            async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                async with cur.copy(_COPY_READINGS) as copy:
-                    await copy.write(data)
-                if self._writer_rollups:
-                    rollups = [batch.rollup(width_s) for width_s in _ROLLUP_WIDTHS_S.values()]
-                    async with cur.copy(_COPY_ROLLUPS) as copy:
-                        await copy.write(rollup_copy_bytes(rollups))
-                    await cur.execute(_ADD_ROLLUPS)
-                return len(batch)
-        except psycopg.errors.UniqueViolation:
-            log.debug("batch of %d readings holds some already stored; deduplicating", len(batch))
-        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            async with cur.copy(_COPY_STAGING) as copy:
-                await copy.write(data)
-            if self._writer_rollups:
-                await cur.execute(_INSERT_WITH_ROLLUPS)
-                inserted = await cur.fetchone()
-                return int(inserted[0]) if inserted else 0
-            await cur.execute(_INSERT_READINGS)
-            return cur.rowcount
+        return await asyncio.to_thread(self._writer.write, batch)
 
     async def readings(
         self, channel_id: str, start: float, end: float, *, limit: int = 10_000

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -25,6 +26,7 @@ REGISTRY_REFRESH_S = 10.0
 # Every batch allocates tens of thousands of short-lived readings; with Python's default
 # threshold (700) the collector would run dozens of times per batch.
 GC_THRESHOLDS = (100_000, 50, 100)
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def _settle_heap() -> None:
@@ -35,6 +37,14 @@ def _settle_heap() -> None:
     134,453 without."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def _share_the_gil() -> None:
+    """Hand the GIL over every 0.5 ms instead of 5. The PostgreSQL writer thread needs it
+    briefly between its many waits on the socket; at 5 ms it queued behind the event loop's
+    judging after each wait, and the database sat idle. Batched ingest, 15 s phases, three
+    runs each, alternating: median 204,627 readings/s with this, 183,004 without."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 async def run_ingest(
@@ -69,6 +79,7 @@ async def run_ingest(
     async with open_store(database_url) as store, AsyncExitStack() as stack:
         pipeline = await Pipeline.open(store)
         _settle_heap()
+        _share_the_gil()
         if not pipeline.registry():
             log.warning("no buildings registered yet: every reading is refused until one is")
         ingest = pipeline.ingest(
