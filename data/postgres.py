@@ -85,11 +85,11 @@ class PostgresStore:
             raise StoreError(f"cannot connect to PostgreSQL at {_safe(self.url)}: {exc}") from exc
         try:
             await self._migrate()
+            await self._load_channel_keys()
             await asyncio.to_thread(self._writer.open)
         except BaseException:
             await self._pool.close()
             raise
-        await self._load_channel_keys()
         return self
 
     async def __aexit__(

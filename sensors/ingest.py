@@ -52,9 +52,12 @@ GATHER_CHECK_S = 0.005
 # smaller anyway (a batch takes what has arrived), so latency at half load is unchanged.
 BATCH_MAX = 40_000
 # Stored readings wait at most this long to be judged together (see ``Ingest._pass_on``).
-# `twin ingest` at 100,000 readings/s, 20 s per phase, two runs: detection cost 0.92 and
-# 0.83 us per reading at 0.1 s, 0.65 and 0.70 at 0.25 s. Alerts wait as long (target: 1 s).
-JUDGE_EVERY_S = 0.25
+# Longer is cheaper but stalls the loop longer: `twin ingest` at 100,000 readings/s, 20 s
+# per phase, two runs: detection cost 0.92 and 0.83 us per reading at 0.1 s, 0.65 and 0.70
+# at 0.25 s; but publish-to-commit p99 at 125,000 readings/s, after 45 s flat out, was 305
+# and 380 ms at 0.1 s against 432 and 373 at 0.25 s, and twin bench ingest's was 467 and
+# 693 ms at 0.25 s (target 500).
+JUDGE_EVERY_S = 0.1
 
 # Returns every reading it stored: the batch's and those derived from its waveform blocks.
 StoreBatch = Callable[
