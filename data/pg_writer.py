@@ -81,9 +81,13 @@ WITH minutes AS ({_add_rollup("1m", ROLLUP_WIDTHS_S["1m"]).strip()})
 """
 
 
+# Every session, this writer's and the store's: buckets are UTC, as the writer computes them
+# and TimescaleDB buckets them.
+SET_UTC = "SET TIME ZONE 'UTC'"
+
+
 def configure_session(conn: psycopg.Connection[Any]) -> None:
-    # Rollup buckets are UTC, as the writer computes them and TimescaleDB buckets them.
-    conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute(SET_UTC)
     conn.execute(_STAGING)
     conn.execute(_STAGING_ROLLUPS)
     conn.commit()

@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from data import postgres_access, postgres_alerts
 from data.pg_batch import ReadingBatch
-from data.pg_writer import ReadingWriter
+from data.pg_writer import SET_UTC, ReadingWriter
 from data.postgres_schema import migrations
 from data.rows import SENSOR_COLUMNS, building_from_row, sensor_from_row, sensor_values
 from data.store import Bucket, StoreError, Summary, UnknownChannelError
@@ -73,8 +73,7 @@ class PostgresStore:
 
     @staticmethod
     async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        # Buckets are UTC, as the writer computes them and TimescaleDB buckets them.
-        await conn.execute("SET TIME ZONE 'UTC'")
+        await conn.execute(SET_UTC)
         await conn.commit()
 
     async def __aenter__(self) -> Self:
